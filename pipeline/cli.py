@@ -1,0 +1,413 @@
+"""The ``jobfit`` command: a thin Click layer over :mod:`pipeline.runner` and friends.
+
+Exit codes: 0 all good; 1 failed (bad taxonomy, unreadable profile...); 2 usage error;
+3 finished, but some inputs were rejected (listed, stored in the rejects table);
+4 the database is locked by another jobfit process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from functools import wraps
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from . import export, report as report_mod, store
+from .ingest import IngestError, read_postings, Reject
+from .profile import ProfileError
+from .taxonomy import TaxonomyError, load_taxonomy, require_valid
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_REJECTS, EXIT_LOCKED = 0, 1, 2, 3, 4
+
+
+def _fail(msg: str, code: int = EXIT_FAIL) -> None:
+    click.echo(f"jobfit: error: {msg}", err=True)
+    sys.exit(code)
+
+
+def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Known user mistakes become one clear line and an exit code, never a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except store.StoreError as exc:
+            _fail(str(exc), EXIT_LOCKED if "in use" in str(exc) else EXIT_FAIL)
+        except (TaxonomyError, IngestError, ProfileError) as exc:
+            _fail(str(exc))
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", envvar="JOBFIT_DB", default="jobfit.duckdb", show_default=True, help="DuckDB file (env JOBFIT_DB).")
+@click.option("--taxonomy", "taxonomy_dir", envvar="JOBFIT_TAXONOMY", default=None, help="Taxonomy folder (default: skill_taxonomy/ of this checkout).")
+@click.option("--hcpcs", envvar="JOBFIT_HCPCS", default=None, type=click.Path(dir_okay=False), help="CMS HCPCS Level II CSV for code validity (env JOBFIT_HCPCS).")
+@click.version_option(package_name="jobfit")
+@click.pass_context
+def cli(ctx: click.Context, db: str, taxonomy_dir: str | None, hcpcs: str | None) -> None:
+    """jobfit: read medical billing & coding job postings, extract what they ask for,
+    classify the role and score the fit.
+
+    \b
+    Example:
+      jobfit run sample_postings/ --profile sample_profiles/experienced_cpc_coder.yaml
+    """
+    if hcpcs:
+        os.environ["JOBFIT_HCPCS"] = hcpcs
+    ctx.obj = {"db": db, "taxonomy": taxonomy_dir}
+
+
+def _context(ctx: click.Context):
+    from .runner import open_context
+
+    return open_context(ctx.obj["db"], ctx.obj["taxonomy"])
+
+
+# --- taxonomy ------------------------------------------------------------------------------
+
+
+@cli.group()
+def taxonomy() -> None:
+    """Load, check and show the role taxonomy in skill_taxonomy/."""
+
+
+@taxonomy.command("validate")
+@click.pass_context
+@friendly
+def taxonomy_validate(ctx: click.Context) -> None:
+    """Check the taxonomy files: duplicate aliases, unknown ids, missing sources.
+
+    \b
+    Example:
+      jobfit taxonomy validate
+    """
+    tax = load_taxonomy(Path(ctx.obj["taxonomy"]) if ctx.obj["taxonomy"] else None)
+    if tax.problems:
+        for p in tax.problems:
+            click.echo(str(p))
+        click.echo(f"{len(tax.problems)} problem(s) in {tax.root}", err=True)
+        sys.exit(EXIT_FAIL)
+    counts = {k: len(v) for k, v in tax.terms.items()}
+    click.echo(f"ok: {len(tax.roles)} roles, {counts['credential']} credentials, {counts['code_system']} code systems, "
+               f"{counts['skill']} skills, {counts['education']} education levels (version {tax.version})")
+
+
+@taxonomy.command("load")
+@click.pass_context
+@friendly
+def taxonomy_load(ctx: click.Context) -> None:
+    """Load the taxonomy into the database (done automatically when it changes).
+
+    \b
+    Example:
+      jobfit --db jobs.duckdb taxonomy load
+    """
+    tax = require_valid(load_taxonomy(Path(ctx.obj["taxonomy"]) if ctx.obj["taxonomy"] else None))
+    con = store.connect(ctx.obj["db"])
+    counts = store.load_taxonomy(con, tax)
+    click.echo(f"loaded taxonomy {tax.version} into {ctx.obj['db']}: " + ", ".join(f"{v} {k}s" for k, v in counts.items()))
+
+
+@taxonomy.command("show")
+@click.argument("role", required=False)
+@click.pass_context
+@friendly
+def taxonomy_show(ctx: click.Context, role: str | None) -> None:
+    """List the roles, or show one role's titles, credentials, code systems, skills, pay and outlook.
+
+    \b
+    Examples:
+      jobfit taxonomy show
+      jobfit taxonomy show hospital_coder
+    """
+    tax = require_valid(load_taxonomy(Path(ctx.obj["taxonomy"]) if ctx.obj["taxonomy"] else None))
+    if not role:
+        for r in tax.roles.values():
+            click.echo(f"{r.id:<32} {r.name}")
+        return
+    r = tax.roles.get(role)
+    if r is None:
+        _fail(f"unknown role {role!r}; known: {', '.join(tax.roles)}", EXIT_USAGE)
+    click.echo(f"{r.name} ({r.id})\n{r.description}\n")
+    click.echo("Titles: " + ", ".join(r.title_aliases))
+    for kind in ("credential", "code_system", "skill"):
+        items = sorted((i for i in r.items if i.kind == kind), key=lambda i: (-i.weight, i.id))
+        if items:
+            click.echo(f"{kind.replace('_', ' ').title()}s: " + ", ".join(f"{i.id} ({i.level}, {i.weight:g})" for i in items))
+    if r.education:
+        click.echo(f"Education: {r.education}")
+    if r.experience:
+        click.echo(f"Experience: {r.experience}")
+    for p in r.pay:
+        click.echo(f"Pay: {p}")
+    for o in r.outlook:
+        click.echo(f"Outlook: {o}")
+    click.echo(f"Source: {r.source}")
+
+
+# --- pipeline steps ----------------------------------------------------------------------
+
+
+def _print_rejects(rejects: list[Reject]) -> None:
+    for r in rejects:
+        click.echo(f"rejected: {r.source}: {r.reason}", err=True)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--max-bytes", type=int, default=None, help="Refuse files (and records) larger than this.")
+@click.pass_context
+@friendly
+def ingest(ctx: click.Context, paths: tuple[str, ...], max_bytes: int | None) -> None:
+    """Read posting files (directories recursively; '-' reads stdin) into the database.
+
+    \b
+    Example:
+      jobfit ingest sample_postings/
+      cat posting.txt | jobfit ingest -
+    """
+    from .runner import ingest as do_ingest
+
+    c = _context(ctx)
+    run_id = store.start_run(c.con, "ingest", c.tax.version, "-")
+    res = do_ingest(c, list(paths), run_id=run_id, stdin=sys.stdin.buffer, max_bytes=max_bytes)
+    store.finish_run(c.con, run_id, "ok" if not res.rejects else "rejects", res.counts)
+    _print_rejects(res.rejects)
+    click.echo(f"ingested: {res.counts['new']} new, {res.counts['updated']} updated, {res.counts['unchanged']} unchanged, {res.counts['rejected']} rejected")
+    if res.rejects:
+        sys.exit(EXIT_REJECTS)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="table", show_default=True)
+@click.option("--full", is_flag=True, help="Re-extract every stored posting.")
+@click.pass_context
+@friendly
+def extract(ctx: click.Context, paths: tuple[str, ...], fmt: str, full: bool) -> None:
+    """Extract requirements. With PATHs: a quick look at those files, nothing stored.
+    Without: extract stored postings that are new or changed.
+
+    \b
+    Examples:
+      jobfit extract sample_postings/txt/medical_coder_phoenix.txt --format json
+      jobfit extract
+    """
+    if paths:
+        from .runner import quick_extract
+
+        tax = require_valid(load_taxonomy(Path(ctx.obj["taxonomy"]) if ctx.obj["taxonomy"] else None))
+        items = list(read_postings(paths, stdin=sys.stdin.buffer))
+        rejects = [i for i in items if isinstance(i, Reject)]
+        recs = quick_extract([i for i in items if not isinstance(i, Reject)], tax)
+        _print_rejects(rejects)
+        _emit(recs, fmt)
+        if rejects:
+            sys.exit(EXIT_REJECTS)
+        return
+    from .runner import extract_pending
+
+    c = _context(ctx)
+    n = extract_pending(c, full=full)
+    if fmt == "json":
+        _emit(list(export.records(c.con)), fmt)
+    else:
+        click.echo(f"extracted {n} posting(s)")
+
+
+def _emit(recs: list[dict[str, Any]], fmt: str) -> None:
+    if fmt == "json":
+        for r in recs:
+            click.echo(export.dumps(r))
+        return
+    for r in recs:
+        creds = ", ".join(f"{c['id']}:{c['requirement']}" for c in r["certifications"]) or "-"
+        systems = ", ".join(s["id"] for s in r["code_systems"]) or "-"
+        sal = r["salary"]
+        pay = f"{sal['currency']} {sal['min']}-{sal['max']}/{sal['period']}" if sal else "-"
+        click.echo(f"{r['source']}\n  title: {r['title']}\n  role: {r['role']['id']} ({r['role']['score']})\n  credentials: {creds}\n"
+                   f"  code systems: {systems}\n  codes: {', '.join(c['code'] for c in r['codes']) or '-'}\n"
+                   f"  years: {r['experience_years_min']}  education: {r['education_min']}  pay: {pay}\n"
+                   f"  arrangement: {r['work_arrangement']}  employment: {r['employment_type']}")
+
+
+@cli.command()
+@click.option("--profile", type=click.Path(exists=True, dir_okay=False), help="Job-seeker profile (YAML or JSON).")
+@click.pass_context
+@friendly
+def match(ctx: click.Context, profile: str | None) -> None:
+    """Classify every posting's role; with --profile, score each posting's fit.
+
+    \b
+    Example:
+      jobfit match --profile sample_profiles/entry_cca.yaml
+    """
+    from .runner import match as do_match
+
+    c = _context(ctx)
+    n, fits, prof = do_match(c, profile)
+    click.echo(f"classified {n} posting(s)")
+    if prof:
+        for w in prof.warnings:
+            click.echo(f"profile warning: {w}", err=True)
+        bands: dict[str, int] = {}
+        for f in fits:
+            bands[f.band] = bands.get(f.band, 0) + 1
+        click.echo(f"fit for {prof.name}: " + ", ".join(f"{v} {k}" for k, v in sorted(bands.items())))
+
+
+@cli.command()
+@click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
+@click.option("--format", "formats", default="html,md,csv,json", show_default=True, help="Comma-separated: html, md, csv, json.")
+@click.option("--profile-id", default=None, help="Report fits for this stored profile (file stem of the profile).")
+@click.pass_context
+@friendly
+def report(ctx: click.Context, out: str, formats: str, profile_id: str | None) -> None:
+    """Write reports from the database.
+
+    \b
+    Example:
+      jobfit report --out reports/ --format html,md
+    """
+    fmts = [f.strip() for f in formats.split(",") if f.strip()]
+    bad = [f for f in fmts if f not in report_mod.FORMATS]
+    if bad:
+        _fail(f"unknown report format(s): {', '.join(bad)}; choose from {', '.join(report_mod.FORMATS)}", EXIT_USAGE)
+    c = _context(ctx)
+    for path in report_mod.write_reports(c.con, out, fmts, profile_id):
+        click.echo(f"wrote {path}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--profile", type=click.Path(exists=True, dir_okay=False), help="Job-seeker profile (YAML or JSON).")
+@click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
+@click.option("--format", "formats", default="html,md,csv,json", show_default=True)
+@click.option("--full", is_flag=True, help="Re-extract every posting, changed or not.")
+@click.pass_context
+@friendly
+def run(ctx: click.Context, paths: tuple[str, ...], profile: str | None, out: str, formats: str, full: bool) -> None:
+    """Ingest, extract, match and report in one go.
+
+    \b
+    Example:
+      jobfit run sample_postings/ --profile sample_profiles/cpb_biller.yaml --out reports/
+    """
+    from .runner import extract_pending, ingest as do_ingest, match as do_match
+    from .nlp import EXTRACTOR_VERSION
+
+    t0 = time.perf_counter()
+    c = _context(ctx)
+    run_id = store.start_run(c.con, "run", c.tax.version, EXTRACTOR_VERSION)
+    res = do_ingest(c, list(paths), run_id=run_id, stdin=sys.stdin.buffer)
+    _print_rejects(res.rejects)
+    n = extract_pending(c, run_id=run_id, full=full)
+    _, fits, prof = do_match(c, profile)
+    res.counts["extracted"] = n
+    written = report_mod.write_reports(c.con, out, [f.strip() for f in formats.split(",") if f.strip()], prof.profile_id if prof else None)
+    store.finish_run(c.con, run_id, "ok" if not res.rejects else "rejects", res.counts)
+    dt = time.perf_counter() - t0
+    roles = dict(c.con.execute("SELECT role_id, count(*) FROM posting_roles GROUP BY 1 ORDER BY 1").fetchall())
+    click.echo(f"run {run_id}: {res.counts['new']} new, {res.counts['updated']} updated, {res.counts['unchanged']} unchanged, "
+               f"{res.counts['rejected']} rejected; extracted {n} in {dt:.1f}s")
+    click.echo("roles: " + ", ".join(f"{k} {v}" for k, v in roles.items()))
+    if prof:
+        for w in prof.warnings:
+            click.echo(f"profile warning: {w}", err=True)
+        top = sorted(fits, key=lambda f: -f.score)[:5]
+        click.echo(f"top fits for {prof.name}: " + "; ".join(f"{f.posting_id} {f.score:g} ({f.band})" for f in top))
+    for p in written:
+        click.echo(f"wrote {p}")
+    if res.rejects:
+        sys.exit(EXIT_REJECTS)
+
+
+@cli.command()
+@click.argument("posting_file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--profile", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON.")
+@click.pass_context
+@friendly
+def score(ctx: click.Context, posting_file: str, profile: str, as_json: bool) -> None:
+    """Score one posting against one profile and print the result.
+
+    \b
+    Example:
+      jobfit score sample_postings/txt/medical_coder_phoenix.txt --profile sample_profiles/entry_cca.yaml
+    """
+    from .match import fit_posting
+    from .profile import load_profile
+    from .runner import quick_extract
+    from . import store as st
+
+    tax = require_valid(load_taxonomy(Path(ctx.obj["taxonomy"]) if ctx.obj["taxonomy"] else None))
+    items = list(read_postings([posting_file], stdin=sys.stdin.buffer))
+    rejects = [i for i in items if isinstance(i, Reject)]
+    if rejects:
+        _fail(f"{rejects[0].source}: {rejects[0].reason}")
+    recs = quick_extract(items, tax)
+    prof = load_profile(profile, tax)
+    con = st.connect(":memory:")
+    st.load_taxonomy(con, tax)
+    from .match import credential_links
+
+    links = credential_links(con)
+    for rec in recs:
+        fit = fit_posting(prof, rec, links)
+        if as_json:
+            click.echo(json.dumps({"posting_id": rec["posting_id"], "title": rec["title"], "role": rec["role"]["id"], "score": fit.score,
+                                   "band": fit.band, "met": fit.met, "missing": fit.missing, "blockers": fit.blockers}, ensure_ascii=False))
+            continue
+        click.echo(f"{rec['title'] or rec['source']}  [{rec['role']['id']}]")
+        click.echo(f"fit for {prof.name}: {fit.score:g}/100 ({fit.band})")
+        for label, rows in (("blockers", fit.blockers), ("met", fit.met), ("missing", fit.missing)):
+            if rows:
+                click.echo(f"{label}:")
+                for m in rows:
+                    click.echo(f"  - {m['kind']} {m['id']} ({m['requirement']}): {str(m['evidence'])[:160]}")
+
+
+@cli.command("eval")
+@click.argument("gold_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--gold", "gold_file", type=click.Path(exists=True, dir_okay=False), help="Gold JSONL (default GOLD_DIR/gold.jsonl).")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--errors", "show_errors", is_flag=True, help="List every disagreement with the gold labels.")
+@click.pass_context
+@friendly
+def eval_cmd(ctx: click.Context, gold_dir: str, gold_file: str | None, as_json: bool, show_errors: bool) -> None:
+    """Precision/recall/F1 against gold labels.
+
+    \b
+    Examples:
+      jobfit eval ../shared/real_postings
+      jobfit eval sample_postings --gold tests/gold/samples_gold.jsonl
+    """
+    from .evaluate import evaluate
+
+    tax = require_valid(load_taxonomy(Path(ctx.obj["taxonomy"]) if ctx.obj["taxonomy"] else None))
+    gold = Path(gold_file) if gold_file else Path(gold_dir) / "gold.jsonl"
+    if not gold.exists():
+        _fail(f"{gold}: gold file not found (use --gold)", EXIT_USAGE)
+    rep = evaluate(Path(gold_dir), gold, tax)
+    if as_json:
+        click.echo(json.dumps(rep.as_dict(), indent=2))
+    else:
+        click.echo(rep.table())
+    if show_errors:
+        for e in rep.errors:
+            click.echo(f"  {e}")
+
+
+def main() -> None:
+    cli(prog_name="jobfit")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,273 @@
+"""Numbers in postings: specific codes (E11.9, 99213, J1100…), years of experience and pay.
+
+These are formats, not vocabulary: the shapes of ICD-10-CM / ICD-10-PCS / CPT / HCPCS codes are
+public facts of the code systems, while the words around them (periods, number words, context
+words) come from ``skill_taxonomy/cues.yaml`` through :class:`FactReader`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+from . import codesets
+
+# --- codes -------------------------------------------------------------------------------
+
+_DASH = r"(?:-|–|—|to|through|thru)"
+_ICD10CM = re.compile(r"(?<![\w.$£/-])([A-TV-Z][0-9][0-9AB](?:\.[0-9A-TV-Z]{1,4})?)(?![\w/])(?!\.\d)")
+_PCS = re.compile(r"(?<![\w.-])([0-9BCDFGHX][0-9A-HJ-NP-Z]{6})(?![\w-])")
+_CPT = re.compile(r"(?<![\w.$£,/-])(\d{4}[0-9FTU])(?:\s*" + _DASH + r"\s*(\d{4}[0-9FTU]))?(?![\w,]|\.\d)")
+_HCPCS = re.compile(r"(?<![\w.-])([A-CEGHJ-MP-V]\d{4})(?![\w-])")
+_DRG = re.compile(r"\b(?:MS-|APR-)?DRGs?\s*#?\s*(\d{3})\b")
+_MODIFIER = re.compile(r"\bmodifiers?\s*:?\s*-?((?:\d{2}|[A-Z]{2}|[A-Z]\d)(?:\s*(?:/|,|&|and|or)\s*-?(?:\d{2}|[A-Z]{2}|[A-Z]\d))*)(?!\w)", re.I)
+_CODE_CONTEXT = re.compile(r"\b(codes?|coding|coded|cpt|e/m|icd|hcpcs|drg|modifiers?|procedures?|visits?|levels?)\b", re.I)
+
+
+def _line_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    lo = max(text.rfind("\n", 0, start), text.rfind(". ", 0, start) + 1, 0)
+    hi_candidates = [i for i in (text.find("\n", end), text.find(". ", end)) if i != -1]
+    hi = min(hi_candidates) if hi_candidates else len(text)
+    return lo, hi
+
+
+def _in_code_context(text: str, start: int, end: int) -> bool:
+    lo, hi = _line_bounds(text, start, end)
+    return bool(_CODE_CONTEXT.search(text, lo, hi))
+
+
+def find_codes(text: str, code_system_spans: Iterable[Any] = ()) -> list[dict[str, Any]]:
+    """Every specific code written in the text, with a validity flag from the real code sets
+    (``None`` where no code set is available to check against)."""
+    found: list[dict[str, Any]] = []
+    taken: list[tuple[int, int]] = []
+
+    def free(a: int, b: int) -> bool:
+        return all(b <= s or a >= e for s, e in taken)
+
+    def add(system: str, code: str, valid: bool | None, a: int, b: int) -> None:
+        taken.append((a, b))
+        found.append({"system": system, "code": code, "valid": valid, "text": text[a:b], "start": a, "end": b})
+
+    for m in _DRG.finditer(text):
+        add("DRG", m.group(1), codesets.drg_valid(m.group(1)), m.start(), m.end())
+    for m in _MODIFIER.finditer(text):
+        if not free(m.start(), m.end()):
+            continue
+        taken.append((m.start(), m.end()))
+        for mod in re.split(r"\s*(?:/|,|&|\band\b|\bor\b)\s*", m.group(1)):
+            if mod:
+                found.append({"system": "MODIFIERS", "code": mod.lstrip("-").upper(), "valid": None,
+                              "text": m.group(0), "start": m.start(), "end": m.end()})
+    for m in _CPT.finditer(text):
+        if not free(m.start(), m.end()):
+            continue
+        first, last = m.group(1), m.group(2)
+        distinctive = first[-1] in "FTU" or last is not None
+        if not distinctive and not _in_code_context(text, m.start(), m.end()):
+            continue
+        if first[-1] == "U" and not _in_code_context(text, m.start(), m.end()):
+            continue
+        code = f"{first}-{last}" if last else first
+        valid = codesets.cpt_valid(first) and (codesets.cpt_valid(last) if last else True)
+        add("CPT", code, valid, m.start(), m.end())
+    for m in _HCPCS.finditer(text):
+        if not free(m.start(), m.end()):
+            continue
+        if not _in_code_context(text, m.start(), m.end()) and not codesets.hcpcs_valid(m.group(1)):
+            continue
+        add("HCPCS", m.group(1), codesets.hcpcs_valid(m.group(1)), m.start(), m.end())
+    for m in _PCS.finditer(text):
+        code = m.group(1)
+        if not free(m.start(), m.end()) or sum(c.isdigit() for c in code) < 2 or code.isdigit() or not any(c.isalpha() for c in code):
+            continue
+        add("ICD-10-PCS", code, codesets.pcs_valid(code), m.start(), m.end())
+    for m in _ICD10CM.finditer(text):
+        code = m.group(1)
+        if not free(m.start(), m.end()):
+            continue
+        if "." not in code and not _in_code_context(text, m.start(), m.end()):
+            continue
+        add("ICD-10-CM", code, codesets.icd10cm_valid(code), m.start(), m.end())
+    found.sort(key=lambda c: (c["start"], c["system"], c["code"]))
+    return found
+
+
+# --- years and pay -------------------------------------------------------------------------
+
+
+class FactReader:
+    """Reads minimum years of experience and pay from a posting, with the vocabulary of cues.yaml."""
+
+    def __init__(self, pay: dict[str, Any], experience: dict[str, Any]) -> None:
+        words = {str(k).lower(): float(v) for k, v in (experience.get("number_words") or {}).items()}
+        self.number_words = words
+        num = r"(\d+(?:\.\d+)?|" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")" if words else r"(\d+(?:\.\d+)?)"
+        paren = r"(?:\s*\(\s*\d+\s*\))?"
+        unit = r"\s*\+?\s*(?:or more\s+|plus\s+)?(years?|yrs?|months?|mos?)\b"
+        self.years_re = re.compile(
+            r"(?<![\w.$£])" + num + paren + r"\s*\+?\s*(?:" + _DASH + r"\s*" + num + paren + r")?" + unit, re.I
+        )
+        self.exp_context = [str(w).lower() for w in experience.get("context") or []]
+        self.exp_ignore = [str(w).lower() for w in experience.get("ignore_with") or []]
+
+        periods = pay.get("periods") or {}
+        self.period_words: list[tuple[str, str]] = sorted(
+            ((str(w).lower(), p) for p, ws in periods.items() for w in ws), key=lambda x: -len(x[0])
+        )
+        self.currencies = {str(k): str(v) for k, v in (pay.get("currencies") or {}).items()}
+        cur = "|".join(sorted(map(re.escape, self.currencies), key=len, reverse=True)) or r"\$"
+        amount = r"(?P<cur{n}>" + cur + r")?\s?(?P<num{n}>\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?)\s?(?P<k{n}>[kK]\b)?"
+        self.pay_re = re.compile(
+            r"(?P<pre>up to|upto|from|starting at|starting from|starts at|min(?:imum)?(?: of)?)?\s*"
+            + amount.format(n=1)
+            + r"(?:\s*(?:-|–|—|to|and|rising to)\s*"
+            + amount.format(n=2)
+            + r")?",
+            re.I,
+        )
+        self.pay_context = [str(w).lower() for w in pay.get("context") or []]
+        self.pay_ignore = [str(w).lower() for w in pay.get("ignore_with") or []]
+        self.canada = [str(w).lower() for w in pay.get("canada_words") or []]
+        self.annual_hours = float(pay.get("annual_hours") or 2080)
+        self.weeks = float(pay.get("weeks_per_year") or 52)
+
+    # years
+    def _num(self, s: str | None) -> float | None:
+        if s is None:
+            return None
+        s = s.lower()
+        if s in self.number_words:
+            return self.number_words[s]
+        try:
+            return float(s)
+        except ValueError:
+            return None
+
+    def years(self, text: str) -> float | None:
+        low = text.lower()
+        best: float | None = None
+        for m in self.years_re.finditer(text):
+            lo, hi = _line_bounds(text, m.start(), m.end())
+            sentence = low[lo:hi]
+            if any(w in sentence for w in self.exp_ignore):
+                continue
+            after = low[m.end() : m.end() + 60]
+            before = low[max(m.start() - 60, lo) : m.start()]
+            if not any(w in after for w in self.exp_context) and "experience" not in before:
+                continue
+            if re.search(r"\bno\s+(?:\w+\s+)?experience", sentence):
+                continue
+            value = self._num(m.group(1))
+            if value is None or value > 40:
+                continue
+            if m.group(3).lower().startswith("mo"):
+                value = round(value / 12, 2)
+            if best is None or value < best:
+                best = value
+        if best is not None and best == int(best):
+            return int(best)
+        return best
+
+    # pay
+    def _period(self, text: str, end: int) -> str | None:
+        tail = text[end : end + 28].lower()
+        tail = re.sub(r"^\s*(?:usd|cad|gbp|us|ca)\b", "", tail).lstrip()
+        for word, period in self.period_words:
+            if word.startswith("/"):
+                if tail.startswith(word) or tail.startswith(word.replace(" ", "")):
+                    return period
+            elif re.match(r"(?:\(|,|\s)*" + re.escape(word) + r"\b", tail):
+                return period
+        return None
+
+    def salary(self, text: str) -> dict[str, Any] | None:
+        low = text.lower()
+        has_canada = any(w in low for w in self.canada)
+        for m in self.pay_re.finditer(text):
+            a1, a2 = m.group("num1"), m.group("num2")
+            cur = m.group("cur1") or m.group("cur2")
+            lo, hi = _line_bounds(text, m.start(), m.end())
+            sentence = low[lo:hi]
+            if any(w in sentence for w in self.pay_ignore):
+                continue
+            after = low[m.end() : m.end() + 12]
+            if re.match(r"\s*(?:\+\s*)?(?:years?|yrs?|months?|hours|hrs? per|%|percent|days|weeks? of|employees|beds|patients|charts|staff|miles)", after):
+                continue
+            v1 = _money(a1, m.group("k1"))
+            v2 = _money(a2, m.group("k2")) if a2 else None
+            if v1 is None:
+                continue
+            code = re.search(r"\b(usd|cad|gbp|eur)\b", low[max(m.start() - 8, 0) : m.end() + 10])
+            if cur is None and code is None:
+                if not any(w in sentence for w in ("salary", "pay", "wage", "rate", "compensation")):
+                    continue
+                if v1 < 7:
+                    continue
+            period = self._period(text, m.end())
+            if period is None and a2 is not None:
+                period = self._period(text, m.end("num1"))  # "$20/hr - $24/hr"
+            if period is None:
+                period = _infer_period(max(v1, v2 or 0))
+            if period == "hour" and max(v1, v2 or 0) > 500:
+                continue
+            if v1 < 5 or (v2 is not None and v2 < v1):
+                continue
+            currency = self.currencies.get((cur or "").upper() if cur and cur.isalpha() else (cur or ""), None)
+            if code is not None:
+                currency = code.group(1).upper()
+            if currency is None:
+                currency = "GBP" if "£" in text else "USD"
+            if currency == "USD" and (cur in (None, "$")) and has_canada:
+                currency = "CAD"
+            pre = (m.group("pre") or "").lower()
+            lo_v, hi_v = v1, (v2 if v2 is not None else v1)
+            if pre.startswith("up"):
+                lo_v, hi_v = None, v1
+            elif pre.startswith(("from", "start", "min")) and v2 is None:
+                hi_v = None
+            mult = {"hour": self.annual_hours, "week": self.weeks, "month": 12.0, "year": 1.0}[period]
+            return {
+                "min": _clean_num(lo_v),
+                "max": _clean_num(hi_v),
+                "period": period,
+                "currency": currency,
+                "annual_min": _clean_num(round(lo_v * mult, 2)) if lo_v is not None else None,
+                "annual_max": _clean_num(round(hi_v * mult, 2)) if hi_v is not None else None,
+                "text": text[m.start() : m.end()].strip(),
+                "start": m.start() + (len(m.group(0)) - len(m.group(0).lstrip())),
+                "end": m.end(),
+            }
+        return None
+
+    def read(self, doc: Any) -> dict[str, Any]:
+        text = doc.text
+        return {"experience_years_min": self.years(text), "salary": self.salary(text)}
+
+
+def _money(num: str | None, k: str | None) -> float | None:
+    if num is None:
+        return None
+    try:
+        value = float(num.replace(",", ""))
+    except ValueError:
+        return None
+    if k:
+        value *= 1000
+    return value
+
+
+def _clean_num(v: float | None) -> float | int | None:
+    if v is None:
+        return None
+    return int(v) if float(v).is_integer() else round(v, 2)
+
+
+def _infer_period(amount: float) -> str:
+    if amount < 300:
+        return "hour"
+    if amount < 1500:
+        return "week"
+    if amount < 15000:
+        return "month"
+    return "year"

@@ -1,0 +1,285 @@
+"""Files in, postings out: plain text, Markdown, HTML, JSON, JSON Lines (optionally gzipped), CSV.
+
+Anything wrong with one file or one record becomes a :class:`Reject` with a reason a person can
+act on; the batch goes on. Text is decoded with a real detector (charset-normalizer) when it is not
+UTF-8, and HTML is turned into text by inscriptis, which keeps headings and list items on lines of
+their own — the extractor reads sections from that layout.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+JSON_SUFFIXES = {".json"}
+JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+CSV_SUFFIXES = {".csv", ".tsv"}
+KNOWN_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES | JSONL_SUFFIXES | CSV_SUFFIXES
+
+TITLE_KEYS = ("title", "job_title", "jobtitle", "position", "position_title", "name")
+TEXT_KEYS = ("description", "text", "body", "content", "job_description", "jobdescription", "desc", "posting")
+ID_KEYS = ("id", "posting_id", "job_id", "jobid", "identifier")
+META_KEYS = {
+    "company": ("company", "employer", "hiring_organization", "organization"),
+    "location": ("location", "job_location", "city"),
+    "date_posted": ("date_posted", "posted_at", "dateposted", "date"),
+    "url": ("url", "job_url", "link"),
+}
+_TAG = re.compile(r"<\s*/?\s*(p|div|br|li|ul|ol|h[1-6]|span|strong|b|i|em|table|tr|td|a|section|article|body|html)\b", re.I)
+
+
+@dataclass
+class Posting:
+    posting_id: str
+    source: str
+    title: str | None
+    text: str
+    format: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    encoding: str = "utf-8"
+
+    @property
+    def content_hash(self) -> str:
+        h = hashlib.sha256()
+        h.update((self.title or "").encode("utf-8"))
+        h.update(b"\0")
+        h.update(self.text.encode("utf-8"))
+        return h.hexdigest()[:20]
+
+
+@dataclass
+class Reject:
+    source: str
+    record: int | None
+    reason: str
+
+
+class IngestError(Exception):
+    """A path the user gave does not exist: a usage mistake, reported before any work starts."""
+
+
+def iter_files(paths: Iterable[str]) -> Iterator[str]:
+    """Files under the given paths, directories walked recursively in a stable (sorted) order."""
+    for raw in paths:
+        if raw == "-":
+            yield raw
+            continue
+        p = Path(raw)
+        if p.is_dir():
+            for child in sorted(p.rglob("*")):
+                if child.is_file() and not child.name.startswith("."):
+                    yield str(child)
+        elif p.is_file():
+            yield raw
+        else:
+            raise IngestError(f"{raw}: no such file or directory")
+
+
+def read_postings(paths: Iterable[str], *, max_bytes: int = DEFAULT_MAX_BYTES, stdin: Any = None) -> Iterator[Posting | Reject]:
+    for path in iter_files(paths):
+        yield from read_path(path, max_bytes=max_bytes, stdin=stdin)
+
+
+def read_path(path: str, *, max_bytes: int = DEFAULT_MAX_BYTES, stdin: Any = None) -> Iterator[Posting | Reject]:
+    try:
+        if path == "-":
+            stream = stdin if stdin is not None else sys.stdin.buffer
+            data = stream.read()
+            if isinstance(data, str):
+                data = data.encode("utf-8")
+            name = "-"
+            suffix = _sniff_suffix(data)
+        else:
+            p = Path(path)
+            size = p.stat().st_size
+            suffixes = [s.lower() for s in p.suffixes]
+            gz = bool(suffixes) and suffixes[-1] == ".gz"
+            suffix = (suffixes[-2] if gz and len(suffixes) > 1 else (suffixes[-1] if suffixes else ""))
+            if not gz and size > max_bytes and suffix not in JSONL_SUFFIXES | CSV_SUFFIXES:
+                yield Reject(path, None, f"file is {size:,} bytes, over the {max_bytes:,}-byte limit")
+                return
+            data = gzip.open(p, "rb").read() if gz else p.read_bytes()
+            name = path
+            if suffix not in KNOWN_SUFFIXES:
+                suffix = _sniff_suffix(data)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        yield Reject(path, None, f"cannot read file: {exc.__class__.__name__}: {exc}")
+        return
+    if not data.strip():
+        yield Reject(name, None, "empty file")
+        return
+    if suffix in JSONL_SUFFIXES:
+        yield from _read_jsonl(name, data, max_bytes)
+        return
+    if suffix in CSV_SUFFIXES:
+        yield from _read_csv(name, data, suffix, max_bytes)
+        return
+    text, encoding, problem = decode(data)
+    if problem:
+        yield Reject(name, None, problem)
+        return
+    if suffix in JSON_SUFFIXES:
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield Reject(name, None, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+            return
+        objs = obj if isinstance(obj, list) else [obj]
+        for n, o in enumerate(objs, 1):
+            src = f"{name}#{n}" if isinstance(obj, list) else name
+            yield _from_record(src, n if isinstance(obj, list) else None, o, "json", encoding)
+        return
+    if suffix in HTML_SUFFIXES or (suffix not in TEXT_SUFFIXES and _TAG.search(text[:5000])):
+        title, body = html_to_text(text)
+        yield _posting(name, None, title, body, "html", {}, encoding)
+        return
+    yield _posting(name, None, None, text, "markdown" if suffix in (".md", ".markdown") else "text", {}, encoding)
+
+
+def _sniff_suffix(data: bytes) -> str:
+    head = data.lstrip()[:1]
+    if head in (b"{", b"["):
+        first_line = data.lstrip().split(b"\n", 1)[0].strip()
+        if head == b"{" and first_line.endswith(b"}") and data.strip().count(b"\n") > 0:
+            return ".jsonl"
+        return ".json"
+    if head == b"<":
+        return ".html"
+    return ".txt"
+
+
+def decode(data: bytes) -> tuple[str, str, str | None]:
+    """Bytes to text. UTF-8 first (most files); otherwise the encoding charset-normalizer finds,
+    recorded so a person can see what was assumed. Binary data is refused, not guessed at."""
+    if data.count(b"\0") > max(8, len(data) // 100):
+        return "", "", "binary file (NUL bytes): not a text posting"
+    try:
+        return data.decode("utf-8-sig"), "utf-8", None
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        return "", "", "undecodable text: no character encoding fits"
+    return str(best), str(best.encoding), None
+
+
+def html_to_text(html: str) -> tuple[str | None, str]:
+    from inscriptis import get_text
+    from inscriptis.css_profiles import CSS_PROFILES
+    from inscriptis.model.config import ParserConfig
+
+    title = None
+    m = re.search(r"<h1[^>]*>(.*?)</h1>", html, re.I | re.S) or re.search(r"<title[^>]*>(.*?)</title>", html, re.I | re.S)
+    if m:
+        title = _clean_line(get_text(m.group(1)))
+    text = get_text(html, ParserConfig(css=CSS_PROFILES["strict"], display_links=False))
+    return title or None, text
+
+
+def normalize_text(text: str) -> str:
+    """One canonical layout for every source, so offsets are stable and sections can be read:
+    Unix newlines, no control characters, single spaces, at most one blank line in a row."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\u00a0", " ").replace("\u2028", "\n").replace("\u2029", "\n").replace("\t", " ")
+    text = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]", "", text)
+    text = re.sub(r"[ \u2000-\u200a\u202f\u205f\u3000]+", " ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return text.strip()
+
+
+def _clean_line(s: str) -> str:
+    return re.sub(r"\s+", " ", s).strip().strip("#*").strip()
+
+
+def _posting(source: str, record: int | None, title: str | None, body: str, fmt: str, meta: dict[str, Any], encoding: str, posting_id: str | None = None) -> Posting | Reject:
+    body = normalize_text(body)
+    if title:
+        title = _clean_line(normalize_text(title))
+    if not body and not title:
+        return Reject(source, record, "no text in this posting")
+    if title:
+        first = body.split("\n", 1)[0]
+        if _clean_line(first).lower() != title.lower():
+            body = f"{title}\n\n{body}" if body else title
+    else:
+        first = _clean_line(body.split("\n", 1)[0])
+        title = first if 0 < len(first) <= 150 else None
+    if len(body.split()) < 3:
+        return Reject(source, record, "too little text to be a job posting (fewer than 3 words)")
+    return Posting(posting_id or source, source, title, body, fmt, meta, encoding)
+
+
+def _pick(rec: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    lowered = {str(k).lower().strip(): v for k, v in rec.items()}
+    for k in keys:
+        v = lowered.get(k)
+        if v not in (None, ""):
+            return v
+    return None
+
+
+def _from_record(source: str, record: int | None, rec: Any, fmt: str, encoding: str) -> Posting | Reject:
+    if not isinstance(rec, dict):
+        return Reject(source, record, f"expected a JSON object, got {type(rec).__name__}")
+    body = _pick(rec, TEXT_KEYS)
+    title = _pick(rec, TITLE_KEYS)
+    if body is None:
+        return Reject(source, record, f"no text field (looked for: {', '.join(TEXT_KEYS)})")
+    body = str(body)
+    if _TAG.search(body[:5000]):
+        _, body = html_to_text(body)
+    rid = _pick(rec, ID_KEYS)
+    meta = {k: str(v) for k, v in ((k, _pick(rec, keys)) for k, keys in META_KEYS.items()) if v is not None}
+    return _posting(source, record, str(title) if title is not None else None, body, fmt, meta, encoding, str(rid) if rid is not None else None)
+
+
+def _read_jsonl(name: str, data: bytes, max_bytes: int) -> Iterator[Posting | Reject]:
+    for n, raw in enumerate(data.split(b"\n"), 1):
+        if not raw.strip():
+            continue
+        src = f"{name}#{n}"
+        if len(raw) > max_bytes:
+            yield Reject(src, n, f"record is {len(raw):,} bytes, over the {max_bytes:,}-byte limit")
+            continue
+        text, encoding, problem = decode(raw)
+        if problem:
+            yield Reject(src, n, problem)
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield Reject(src, n, f"malformed JSON line: {exc.msg} at column {exc.colno}")
+            continue
+        yield _from_record(src, n, obj, "jsonl", encoding)
+
+
+def _read_csv(name: str, data: bytes, suffix: str, max_bytes: int) -> Iterator[Posting | Reject]:
+    text, encoding, problem = decode(data)
+    if problem:
+        yield Reject(name, None, problem)
+        return
+    csv.field_size_limit(max(max_bytes, 131072))
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
+    fields = [str(f).lower().strip() for f in reader.fieldnames or []]
+    if not any(k in fields for k in TEXT_KEYS):
+        yield Reject(name, None, f"CSV has no text column (looked for: {', '.join(TEXT_KEYS)}; found: {', '.join(fields) or 'none'})")
+        return
+    try:
+        for n, row in enumerate(reader, 1):
+            yield _from_record(f"{name}#{n}", n, row, "csv", encoding)
+    except csv.Error as exc:
+        yield Reject(name, None, f"malformed CSV: {exc}")

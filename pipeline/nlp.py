@@ -1,0 +1,480 @@
+"""The spaCy pipeline: a blank English tokenizer plus rule components built from the taxonomy.
+
+Pipeline (all registered, all serialisable with ``nlp.to_disk`` / ``spacy.load``):
+
+* ``sentencizer`` — punctuation and line breaks end a sentence (postings are mostly bullet lines);
+* ``jobfit_phrases`` — a SpanRuler over lower-cased tokens: taxonomy aliases, cue phrases, title aliases;
+* ``jobfit_acronyms`` — a SpanRuler over exact tokens: CPC, CCS, RHIT, ICD-10-CM, Epic…;
+* ``jobfit_resolver`` — our component: keeps ambiguous acronyms only in a credential context, works out
+  the requirement level of every item from section headings and cue words, groups "CPC or CCS"
+  into one requirement, and reads codes, years, pay, arrangement and employment type.
+
+No statistical model and nothing downloaded: the patterns come from ``skill_taxonomy/`` only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from bisect import bisect_right
+from pathlib import Path
+from typing import Any, Iterable
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
+
+from . import codes as codes_mod
+from .taxonomy import Taxonomy
+
+EXTRACTOR_VERSION = "1"
+TERM_KINDS = ("credential", "code_system", "skill", "education")
+LEVEL_RANK = {"required": 3, "preferred": 2, "not_required": 1, "mentioned": 0}
+SPANS_LOWER = "jobfit_lower"
+SPANS_ORTH = "jobfit_orth"
+
+
+# --------------------------------------------------------------------------------------------
+# Building patterns from the taxonomy
+
+
+def _phrase_patterns(tax: Taxonomy) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Return (lower-case phrase patterns, exact-case patterns) for the two SpanRulers."""
+    lower: list[dict[str, Any]] = []
+    orth: list[dict[str, Any]] = []
+    for kind in TERM_KINDS:
+        for term in tax.terms[kind].values():
+            for alias in term.aliases:
+                lower.append({"label": kind, "pattern": alias, "id": term.id})
+            for acro in term.acronyms:
+                orth.append({"label": kind, "pattern": acro, "id": term.id})
+    for level, by_dir in (tax.cues.get("cues") or {}).items():
+        for direction, phrases in by_dir.items():
+            for phrase in phrases:
+                lower.append({"label": "cue", "pattern": str(phrase), "id": f"{level}|{direction}"})
+    for arrangement, phrases in (tax.cues.get("work_arrangement") or {}).items():
+        label = "arrangement_ignore" if arrangement == "ignore_sentences_with" else "arrangement"
+        for phrase in phrases:
+            lower.append({"label": label, "pattern": str(phrase), "id": arrangement})
+    for etype, phrases in (tax.cues.get("employment_type") or {}).items():
+        for phrase in phrases:
+            lower.append({"label": "employment", "pattern": str(phrase), "id": etype})
+    for role in tax.roles.values():
+        for alias in role.title_aliases:
+            lower.append({"label": "role_title", "pattern": alias, "id": role.id})
+    for entry in tax.non_target.get("title_phrases") or []:
+        lower.append({"label": "non_target_title", "pattern": str(entry["phrase"]), "id": str(entry.get("kind", "other"))})
+    for entry in tax.non_target.get("context_phrases") or []:
+        lower.append({"label": "non_target_context", "pattern": str(entry["phrase"]), "id": str(entry.get("kind", "other"))})
+    return lower, orth
+
+
+def _rules(tax: Taxonomy) -> dict[str, Any]:
+    """Everything the resolver needs besides the spans, as plain JSON (saved with the pipeline)."""
+    terms: dict[str, dict[str, Any]] = {}
+    for kind in TERM_KINDS:
+        for term in tax.terms[kind].values():
+            meta: dict[str, Any] = {"name": term.name, "category": term.category, "ambiguous": term.ambiguous}
+            if kind == "credential":
+                meta["issuer"] = str(term.extra.get("issuer") or "")
+                meta["aliases_lower"] = [a.lower() for a in term.aliases]
+            if kind == "code_system":
+                meta["family"] = str(term.extra.get("family") or term.id)
+            if kind == "education":
+                meta["rank"] = int(term.extra.get("rank") or 0)
+            terms[f"{kind}:{term.id}"] = meta
+    sections: dict[str, str] = {}
+    for level, phrases in (tax.cues.get("sections") or {}).items():
+        for phrase in phrases:
+            sections[str(phrase).lower()] = level
+    ctx = tax.cues.get("credential_context") or {}
+    return {
+        "terms": terms,
+        "sections": sections,
+        "credential_context": {"window": int(ctx.get("window", 6)), "words": [str(w).lower() for w in ctx.get("words", [])]},
+        "pay": tax.cues.get("pay") or {},
+        "experience": tax.cues.get("experience") or {},
+    }
+
+
+def build_nlp(tax: Taxonomy) -> Language:
+    """A fresh pipeline from the taxonomy. Slow-ish (pattern compilation); use :func:`load_nlp`."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer", config={"punct_chars": [".", "!", "?", "\n", "\n\n", "\n\n\n", "•", ";"]})
+    lower, orth = _phrase_patterns(tax)
+    ruler_lower = nlp.add_pipe(
+        "span_ruler", name="jobfit_phrases", config={"spans_key": SPANS_LOWER, "phrase_matcher_attr": "LOWER", "validate": False}
+    )
+    ruler_lower.add_patterns(lower)
+    ruler_orth = nlp.add_pipe(
+        "span_ruler", name="jobfit_acronyms", config={"spans_key": SPANS_ORTH, "phrase_matcher_attr": "ORTH", "validate": False}
+    )
+    ruler_orth.add_patterns(orth)
+    resolver = nlp.add_pipe("jobfit_resolver")
+    resolver.set_rules(_rules(tax))
+    nlp.meta["name"] = "jobfit_rules"
+    nlp.meta["version"] = f"{EXTRACTOR_VERSION}.0.0"
+    nlp.meta["jobfit"] = {"taxonomy_version": tax.version, "extractor_version": EXTRACTOR_VERSION}
+    return nlp
+
+
+def default_cache_dir() -> Path:
+    import os
+
+    env = os.environ.get("JOBFIT_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "jobfit"
+
+
+def load_nlp(tax: Taxonomy, cache_dir: Path | None = None) -> Language:
+    """Load the pipeline built for this taxonomy version from disk, building and saving it once.
+
+    Compiling a few thousand phrase patterns costs more than loading them, and a nightly run or a
+    one-off ``jobfit score`` should not pay that on every start.
+    """
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    path = cache_dir / f"nlp-{tax.version}-x{EXTRACTOR_VERSION}-spacy{spacy.__version__}"
+    if (path / "meta.json").exists():
+        try:
+            return spacy.load(path)
+        except Exception:  # a half-written or stale cache: rebuild it
+            pass
+    nlp = build_nlp(tax)
+    try:
+        tmp = path.with_name(path.name + ".tmp")
+        nlp.to_disk(tmp)
+        if path.exists():
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)
+        tmp.rename(path)
+    except OSError:
+        pass  # a read-only cache is not an error; we just rebuild next time
+    return nlp
+
+
+# --------------------------------------------------------------------------------------------
+# The resolver component
+
+
+@Language.factory("jobfit_resolver", default_config={})
+def make_resolver(nlp: Language, name: str) -> "Resolver":
+    return Resolver(name)
+
+
+class Resolver:
+    """Turns raw phrase matches into the extraction record stored in ``doc.user_data['jobfit']``."""
+
+    def __init__(self, name: str = "jobfit_resolver") -> None:
+        self.name = name
+        self.rules: dict[str, Any] = {}
+        self._compiled = False
+
+    # serialisation ----------------------------------------------------------------------
+    def set_rules(self, rules: dict[str, Any]) -> None:
+        self.rules = rules
+        self._compile()
+
+    def to_disk(self, path: str | Path, exclude: Iterable[str] = ()) -> None:
+        p = Path(path)
+        p.mkdir(parents=True, exist_ok=True)
+        (p / "rules.json").write_text(json.dumps(self.rules, sort_keys=True), encoding="utf-8")
+
+    def from_disk(self, path: str | Path, exclude: Iterable[str] = ()) -> "Resolver":
+        self.set_rules(json.loads((Path(path) / "rules.json").read_text(encoding="utf-8")))
+        return self
+
+    def _compile(self) -> None:
+        r = self.rules
+        self.terms = r.get("terms", {})
+        self.sections = r.get("sections", {})
+        ctx = r.get("credential_context", {})
+        self.ctx_window = int(ctx.get("window", 6))
+        self.ctx_words = set(ctx.get("words", []))
+        self.facts = codes_mod.FactReader(r.get("pay", {}), r.get("experience", {}))
+        self._compiled = True
+
+    # the work ---------------------------------------------------------------------------
+    def __call__(self, doc: Doc) -> Doc:
+        doc.user_data["jobfit"] = self.resolve(doc)
+        return doc
+
+    def resolve(self, doc: Doc) -> dict[str, Any]:
+        raw: list[Span] = list(doc.spans.get(SPANS_LOWER, [])) + list(doc.spans.get(SPANS_ORTH, []))
+        term_spans = [s for s in raw if s.label_ in TERM_KINDS]
+        other = [s for s in raw if s.label_ not in TERM_KINDS]
+        cues = [s for s in other if s.label_ == "cue"]
+        cues = filter_spans(cues)
+        terms = self._select_terms(doc, term_spans)
+        sec_starts, sec_levels = self._sections(doc.text)
+        items = []
+        sent_of = _sentence_index(doc)
+        for span in terms:
+            level = self._level(doc, span, cues, sent_of) or _section_level(span.start_char, sec_starts, sec_levels) or "mentioned"
+            items.append((span, level))
+        any_of = _any_of_groups(doc, [s for s, _ in items if s.label_ == "credential"])
+        # "CPC or CCS required": every alternative takes the strongest level in its group
+        group_level: dict[int, str] = {}
+        for span, level in items:
+            g = any_of.get(span.start)
+            if g is not None:
+                key = id(g)
+                if LEVEL_RANK[level] > LEVEL_RANK.get(group_level.get(key, "mentioned"), 0):
+                    group_level[key] = level
+        out: dict[str, list[dict[str, Any]]] = {k: [] for k in TERM_KINDS}
+        for span, level in items:
+            g = any_of.get(span.start)
+            if g is not None:
+                level = group_level.get(id(g), level)
+            meta = self.terms.get(f"{span.label_}:{span.id_}", {})
+            rec: dict[str, Any] = {
+                "id": span.id_,
+                "requirement": level,
+                "text": span.text,
+                "start": span.start_char,
+                "end": span.end_char,
+                "sentence": _evidence(doc, span),
+            }
+            if span.label_ == "credential":
+                rec["issuer"] = meta.get("issuer", "")
+                rec["any_of"] = sorted(set(g)) if g is not None and len(set(g)) > 1 else None
+            elif span.label_ == "skill":
+                rec["category"] = meta.get("category", "")
+            elif span.label_ == "code_system":
+                rec["family"] = meta.get("family", span.id_)
+            elif span.label_ == "education":
+                rec["rank"] = meta.get("rank", 0)
+            out[span.label_].append(rec)
+        signals = [
+            {"label": s.label_, "id": s.id_, "text": s.text, "start": s.start_char, "end": s.end_char, "n_tokens": len(s)}
+            for s in other
+            if s.label_ in ("role_title", "non_target_title", "non_target_context")
+        ]
+        result: dict[str, Any] = {
+            "credentials": _dedupe(out["credential"]),
+            "code_systems": _dedupe(out["code_system"]),
+            "skills": _dedupe(out["skill"]),
+            "education": _dedupe(out["education"]),
+            "codes": codes_mod.find_codes(doc.text, [s for s in terms if s.label_ == "code_system"]),
+            "signals": signals,
+            "work_arrangement": self._arrangement(doc, other, sent_of),
+            "employment_type": _employment(other),
+        }
+        result.update(self.facts.read(doc))
+        edu = [e for e in result["education"] if e["requirement"] != "not_required"]
+        result["education_min"] = min(edu, key=lambda e: e["rank"])["id"] if edu else None
+        return result
+
+    def _select_terms(self, doc: Doc, spans: list[Span]) -> list[Span]:
+        """Longest match wins within a kind; a credential inside a code-system name (the CM of
+        ICD-10-CM) is dropped; ambiguous acronyms need a credential context."""
+        by_kind: dict[str, list[Span]] = {}
+        for s in spans:
+            by_kind.setdefault(s.label_, []).append(s)
+        chosen: dict[str, list[Span]] = {k: filter_spans(v) for k, v in by_kind.items()}
+        code_tokens = {i for s in chosen.get("code_system", []) for i in range(s.start, s.end)}
+        creds = [s for s in chosen.get("credential", []) if not any(i in code_tokens for i in range(s.start, s.end))]
+        accepted: list[Span] = []
+        pending: list[Span] = []
+        lower_text = None
+        for s in creds:
+            meta = self.terms.get(f"credential:{s.id_}", {})
+            if not meta.get("ambiguous") or not _is_exact_acronym(s):
+                accepted.append(s)
+                continue
+            if self._has_context(doc, s):
+                accepted.append(s)
+                continue
+            if lower_text is None:
+                lower_text = doc.text.lower()
+            if any(a in lower_text for a in meta.get("aliases_lower", [])):
+                accepted.append(s)  # the full name is spelled out elsewhere in the posting
+                continue
+            pending.append(s)
+        # an acronym listed next to an accepted credential ("CPC, CCS or RHIT") is one too
+        changed = True
+        while pending and changed:
+            changed = False
+            for s in list(pending):
+                if any(_adjacent_in_list(doc, s, a) for a in accepted):
+                    accepted.append(s)
+                    pending.remove(s)
+                    changed = True
+        chosen["credential"] = sorted(accepted, key=lambda s: s.start)
+        out = [s for k in TERM_KINDS for s in chosen.get(k, [])]
+        return sorted(out, key=lambda s: (s.start, s.label_))
+
+    def _has_context(self, doc: Doc, span: Span) -> bool:
+        sent = span.sent
+        lo = max(sent.start, span.start - self.ctx_window)
+        hi = min(sent.end, span.end + self.ctx_window)
+        for tok in doc[lo:hi]:
+            if tok.i >= span.start and tok.i < span.end:
+                continue
+            if tok.lower_ in self.ctx_words:
+                return True
+        # "Certified Professional Coder (CPC)" style: the acronym in brackets after its name
+        return False
+
+    def _sections(self, text: str) -> tuple[list[int], list[str]]:
+        starts: list[int] = []
+        levels: list[str] = []
+        pos = 0
+        for line in text.split("\n"):
+            stripped = line.strip().strip("#*•-–—=_|> \t").strip()
+            key = stripped.lower().rstrip(":").strip()
+            level = None
+            if key and len(key) <= 60:
+                level = self.sections.get(key)
+                if level is None and ":" in stripped:
+                    head = stripped.split(":", 1)[0].strip().lower()
+                    level = self.sections.get(head)
+            if level is not None:
+                starts.append(pos)
+                levels.append(level)
+            pos += len(line) + 1
+        return starts, levels
+
+    def _level(self, doc: Doc, span: Span, cues: list[Span], sent_of: list[int]) -> str | None:
+        """The cue that governs this item in its clause: leading cues govern what follows them
+        ("must hold CPC"), trailing cues what precedes them ("CPC preferred"); nearest wins."""
+        s_idx = sent_of[span.start]
+        best: tuple[int, str] | None = None
+        for cue in cues:
+            if sent_of[cue.start] != s_idx:
+                continue
+            if cue.end <= span.start:
+                if _clause_break(doc, cue.end, span.start):
+                    continue
+                direction = _direction(doc, cue)
+                if direction == "after":
+                    continue
+                dist = span.start - cue.end
+            elif cue.start >= span.end:
+                if _clause_break(doc, span.end, cue.start):
+                    continue
+                direction = _direction(doc, cue)
+                if direction == "before":
+                    continue
+                dist = cue.start - span.end
+            else:
+                continue
+            if dist > 25:
+                continue
+            level = cue.id_.split("|", 1)[0]
+            if best is None or dist < best[0]:
+                best = (dist, level)
+        return best[1] if best else None
+
+    def _arrangement(self, doc: Doc, spans: list[Span], sent_of: list[int]) -> str | None:
+        ignore_sents = {sent_of[s.start] for s in spans if s.label_ == "arrangement_ignore"}
+        found = set()
+        for s in filter_spans([s for s in spans if s.label_ == "arrangement"]):
+            if sent_of[s.start] in ignore_sents:
+                continue
+            found.add(s.id_)
+        if "hybrid" in found or {"remote", "onsite"} <= found:
+            return "hybrid"
+        if "remote" in found:
+            return "remote"
+        if "onsite" in found:
+            return "onsite"
+        return None
+
+
+def _is_exact_acronym(span: Span) -> bool:
+    return span.text.isupper() or any(c.isdigit() for c in span.text) or "-" in span.text
+
+
+def _sentence_index(doc: Doc) -> list[int]:
+    idx = [0] * len(doc)
+    for n, sent in enumerate(doc.sents):
+        for i in range(sent.start, sent.end):
+            idx[i] = n
+    return idx
+
+
+def _clause_break(doc: Doc, start: int, end: int) -> bool:
+    return any(t.text in (";",) for t in doc[start:end])
+
+
+def _direction(doc: Doc, cue: Span) -> str:
+    direction = cue.id_.split("|", 1)[1]
+    if direction != "after":
+        return direction
+    # a trailing cue that opens its line or is followed by ':' leads ("Preferred: CCS")
+    nxt = doc[cue.end] if cue.end < len(doc) else None
+    if nxt is not None and nxt.text in (":", "-", "–"):
+        return "before"
+    prev = doc[cue.start - 1] if cue.start > 0 else None
+    if prev is None or "\n" in prev.text or prev.text in ("•", "*", "-", "(") or prev.is_sent_end:
+        return "either"
+    return "after"
+
+
+def _section_level(start_char: int, starts: list[int], levels: list[str]) -> str | None:
+    i = bisect_right(starts, start_char) - 1
+    return levels[i] if i >= 0 else None
+
+
+_LIST_JOINERS = {",", "or", "/", "and/or", "and", "&", "(", ")", "either", "-", "–", "®", "certification", "credential", "certified"}
+
+
+def _adjacent_in_list(doc: Doc, a: Span, b: Span) -> bool:
+    lo, hi = (a, b) if a.start < b.start else (b, a)
+    between = doc[lo.end : hi.start]
+    return len(between) <= 3 and all(t.lower_ in _LIST_JOINERS for t in between)
+
+
+def _any_of_groups(doc: Doc, creds: list[Span]) -> dict[int, list[str]]:
+    """Chains of credentials joined by 'or' / '/' / ',' with at least one 'or' or '/':
+    one requirement that any of them satisfies."""
+    groups: dict[int, list[str]] = {}
+    creds = sorted(creds, key=lambda s: s.start)
+    chain: list[Span] = []
+    has_or = False
+
+    def flush() -> None:
+        if len(chain) > 1 and has_or:
+            ids = [s.id_ for s in chain]
+            for s in chain:
+                groups[s.start] = ids
+
+    for s in creds:
+        if chain:
+            between = doc[chain[-1].end : s.start]
+            words = {t.lower_ for t in between}
+            if len(between) <= 4 and words <= _LIST_JOINERS:
+                chain.append(s)
+                has_or = has_or or bool(words & {"or", "/", "and/or", "either"})
+                continue
+            flush()
+        chain = [s]
+        has_or = False
+    flush()
+    return groups
+
+
+def _evidence(doc: Doc, span: Span) -> str:
+    text = span.sent.text.strip()
+    if len(text) > 400:
+        lo = max(span.start_char - span.sent.start_char - 180, 0)
+        text = "…" + span.sent.text[lo : lo + 360].strip() + "…"
+    return text
+
+
+def _dedupe(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per id: the mention with the strongest requirement level (first on ties)."""
+    best: dict[str, dict[str, Any]] = {}
+    for it in items:
+        cur = best.get(it["id"])
+        if cur is None or LEVEL_RANK[it["requirement"]] > LEVEL_RANK[cur["requirement"]]:
+            best[it["id"]] = it
+        elif cur.get("any_of") is None and it.get("any_of"):
+            pass
+    return sorted(best.values(), key=lambda x: x["start"])
+
+
+def _employment(spans: list[Span]) -> str | None:
+    found = [s for s in filter_spans([s for s in spans if s.label_ == "employment"])]
+    return found[0].id_ if found else None

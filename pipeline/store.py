@@ -1,0 +1,322 @@
+"""The DuckDB store: taxonomy, postings, extractions, roles, matches, runs and rejects.
+
+Rows go in by the batch through a newline-delimited JSON file that DuckDB reads in one statement —
+row-at-a-time inserts are the classic way to make an embedded database look slow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import duckdb
+
+from .extract import Extraction
+from .ingest import Posting, Reject
+from .taxonomy import Taxonomy
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS tax_roles (
+  role_id VARCHAR PRIMARY KEY, name VARCHAR, description VARCHAR, education_typical VARCHAR,
+  education_minimum VARCHAR, experience_min DOUBLE, experience_max DOUBLE, onet VARCHAR[], source VARCHAR,
+  pay JSON, outlook JSON);
+CREATE TABLE IF NOT EXISTS tax_role_items (role_id VARCHAR, kind VARCHAR, item_id VARCHAR, level VARCHAR, weight DOUBLE);
+CREATE TABLE IF NOT EXISTS tax_role_titles (role_id VARCHAR, phrase VARCHAR);
+CREATE TABLE IF NOT EXISTS tax_terms (
+  kind VARCHAR, term_id VARCHAR, name VARCHAR, category VARCHAR, issuer VARCHAR, family VARCHAR,
+  rank INTEGER, ambiguous BOOLEAN, source VARCHAR, PRIMARY KEY (kind, term_id));
+CREATE TABLE IF NOT EXISTS tax_aliases (kind VARCHAR, term_id VARCHAR, alias VARCHAR, case_sensitive BOOLEAN);
+CREATE TABLE IF NOT EXISTS tax_credential_links (credential_id VARCHAR, relation VARCHAR, other_id VARCHAR);
+CREATE TABLE IF NOT EXISTS tax_non_target (kind VARCHAR, phrase VARCHAR, scope VARCHAR, overrides_role_title BOOLEAN);
+CREATE TABLE IF NOT EXISTS postings (
+  posting_id VARCHAR PRIMARY KEY, source VARCHAR, title VARCHAR, text VARCHAR, content_hash VARCHAR,
+  format VARCHAR, encoding VARCHAR, company VARCHAR, location VARCHAR, date_posted VARCHAR, url VARCHAR,
+  first_run BIGINT, last_run BIGINT);
+CREATE TABLE IF NOT EXISTS extractions (
+  posting_id VARCHAR PRIMARY KEY, content_hash VARCHAR, taxonomy_version VARCHAR, extractor_version VARCHAR,
+  experience_years_min DOUBLE, education_min VARCHAR, salary_min DOUBLE, salary_max DOUBLE,
+  salary_period VARCHAR, salary_currency VARCHAR, annual_min DOUBLE, annual_max DOUBLE, salary_text VARCHAR,
+  work_arrangement VARCHAR, employment_type VARCHAR, run_id BIGINT);
+CREATE TABLE IF NOT EXISTS extraction_items (
+  posting_id VARCHAR, kind VARCHAR, item_id VARCHAR, requirement VARCHAR, any_of VARCHAR[], text VARCHAR,
+  start_char INTEGER, end_char INTEGER, sentence VARCHAR, category VARCHAR, issuer VARCHAR, family VARCHAR, rank INTEGER);
+CREATE TABLE IF NOT EXISTS extraction_codes (
+  posting_id VARCHAR, system VARCHAR, code VARCHAR, valid BOOLEAN, text VARCHAR, start_char INTEGER, end_char INTEGER);
+CREATE TABLE IF NOT EXISTS extraction_signals (
+  posting_id VARCHAR, label VARCHAR, signal_id VARCHAR, text VARCHAR, start_char INTEGER, end_char INTEGER,
+  n_tokens INTEGER, in_title BOOLEAN);
+CREATE TABLE IF NOT EXISTS posting_roles (
+  posting_id VARCHAR PRIMARY KEY, role_id VARCHAR, score DOUBLE, is_target BOOLEAN, alternatives JSON, evidence JSON);
+CREATE TABLE IF NOT EXISTS profiles (profile_id VARCHAR PRIMARY KEY, name VARCHAR, path VARCHAR, data JSON);
+CREATE TABLE IF NOT EXISTS matches (
+  profile_id VARCHAR, posting_id VARCHAR, score DOUBLE, band VARCHAR, met JSON, missing JSON, blockers JSON,
+  PRIMARY KEY (profile_id, posting_id));
+CREATE SEQUENCE IF NOT EXISTS run_ids START 1;
+CREATE TABLE IF NOT EXISTS runs (
+  run_id BIGINT PRIMARY KEY, command VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP, status VARCHAR,
+  n_new INTEGER, n_unchanged INTEGER, n_updated INTEGER, n_rejected INTEGER, n_extracted INTEGER,
+  taxonomy_version VARCHAR, extractor_version VARCHAR);
+CREATE TABLE IF NOT EXISTS rejects (run_id BIGINT, source VARCHAR, record INTEGER, reason VARCHAR);
+"""
+
+
+class StoreError(Exception):
+    """The database file cannot be opened (locked by another run, not a DuckDB file...)."""
+
+
+def connect(path: str | os.PathLike[str]) -> duckdb.DuckDBPyConnection:
+    path = str(path)
+    if path != ":memory:":
+        parent = Path(path).resolve().parent
+        parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(path)
+    except duckdb.IOException as exc:
+        msg = str(exc)
+        if "lock" in msg.lower():
+            raise StoreError(f"{path}: the database is in use by another jobfit process") from exc
+        raise StoreError(f"{path}: cannot open database: {msg.splitlines()[0]}") from exc
+    except duckdb.Error as exc:
+        raise StoreError(f"{path}: cannot open database: {str(exc).splitlines()[0]}") from exc
+    con.execute(SCHEMA)
+    con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+    return con
+
+
+def bulk_insert(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], rows: Iterable[dict[str, Any]], types: dict[str, str]) -> int:
+    """Insert many rows in one statement via a temporary NDJSON file."""
+    fd, tmp = tempfile.mkstemp(prefix="jobfit-", suffix=".ndjson")
+    n = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps({c: row.get(c) for c in columns}, ensure_ascii=False))
+                fh.write("\n")
+                n += 1
+        if n:
+            cols = ", ".join(f"'{c}': '{types[c]}'" for c in columns)
+            con.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM "
+                f"read_json(?, format='newline_delimited', columns={{{cols}}}, maximum_object_size=67108864)",
+                [tmp],
+            )
+    finally:
+        os.unlink(tmp)
+    return n
+
+
+# --- taxonomy ------------------------------------------------------------------------------
+
+
+def load_taxonomy(con: duckdb.DuckDBPyConnection, tax: Taxonomy) -> dict[str, int]:
+    """Replace the taxonomy tables with this taxonomy (a transaction: all or nothing)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for t in ("tax_roles", "tax_role_items", "tax_role_titles", "tax_terms", "tax_aliases", "tax_credential_links", "tax_non_target"):
+            con.execute(f"DELETE FROM {t}")
+        for role in tax.roles.values():
+            con.execute(
+                "INSERT INTO tax_roles VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    role.id, role.name, role.description, role.education.get("typical"), role.education.get("minimum"),
+                    role.experience.get("min_years"), role.experience.get("max_years"), list(role.onet), role.source,
+                    json.dumps(list(role.pay)), json.dumps(list(role.outlook)),
+                ],
+            )
+        con.executemany("INSERT INTO tax_role_items VALUES (?,?,?,?,?)", [[r.id, i.kind, i.id, i.level, i.weight] for r in tax.roles.values() for i in r.items] or [[None] * 5])
+        con.execute("DELETE FROM tax_role_items WHERE role_id IS NULL")
+        titles = [[r.id, a.lower()] for r in tax.roles.values() for a in r.title_aliases]
+        if titles:
+            con.executemany("INSERT INTO tax_role_titles VALUES (?,?)", titles)
+        terms, aliases, links = [], [], []
+        for kind, entries in tax.terms.items():
+            for t in entries.values():
+                terms.append([kind, t.id, t.name, t.category, t.extra.get("issuer"), t.extra.get("family"), t.extra.get("rank"), t.ambiguous, t.source])
+                aliases += [[kind, t.id, a, False] for a in t.aliases] + [[kind, t.id, a, True] for a in t.acronyms]
+                if kind == "credential":
+                    for rel in ("implies", "satisfied_by"):
+                        for other in t.extra.get(rel) or []:
+                            links.append([t.id, rel, other])
+                    if t.extra.get("apprentice_of"):
+                        links.append([t.id, "apprentice_of", t.extra["apprentice_of"]])
+        con.executemany("INSERT INTO tax_terms VALUES (?,?,?,?,?,?,?,?,?)", terms)
+        if aliases:
+            con.executemany("INSERT INTO tax_aliases VALUES (?,?,?,?)", aliases)
+        if links:
+            con.executemany("INSERT INTO tax_credential_links VALUES (?,?,?)", links)
+        kinds = tax.non_target.get("kinds") or {}
+        nt = []
+        for scope, key in (("title", "title_phrases"), ("context", "context_phrases")):
+            for e in tax.non_target.get(key) or []:
+                kind = str(e.get("kind", "other"))
+                nt.append([kind, str(e["phrase"]).lower(), scope, bool((kinds.get(kind) or {}).get("overrides_role_title", False))])
+        if nt:
+            con.executemany("INSERT INTO tax_non_target VALUES (?,?,?,?)", nt)
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('taxonomy_version', ?)", [tax.version])
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('taxonomy_root', ?)", [str(tax.root)])
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('role_classification', ?)", [json.dumps(tax.cues.get("role_classification") or {})])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return {"roles": len(tax.roles), **{k: len(v) for k, v in tax.terms.items()}}
+
+
+def meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    row = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+    return row[0] if row else None
+
+
+# --- runs ----------------------------------------------------------------------------------
+
+
+def start_run(con: duckdb.DuckDBPyConnection, command: str, taxonomy_version: str, extractor_version: str) -> int:
+    run_id = con.execute("SELECT nextval('run_ids')").fetchone()[0]
+    con.execute(
+        "INSERT INTO runs (run_id, command, started_at, status, taxonomy_version, extractor_version) VALUES (?,?,?,?,?,?)",
+        [run_id, command, _now(), "running", taxonomy_version, extractor_version],
+    )
+    return int(run_id)
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, run_id: int, status: str, counts: dict[str, int]) -> None:
+    con.execute(
+        "UPDATE runs SET finished_at=?, status=?, n_new=?, n_unchanged=?, n_updated=?, n_rejected=?, n_extracted=? WHERE run_id=?",
+        [_now(), status, counts.get("new", 0), counts.get("unchanged", 0), counts.get("updated", 0), counts.get("rejected", 0), counts.get("extracted", 0), run_id],
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+# --- postings and extractions -------------------------------------------------------------
+
+POSTING_TYPES = {
+    "posting_id": "VARCHAR", "source": "VARCHAR", "title": "VARCHAR", "text": "VARCHAR", "content_hash": "VARCHAR",
+    "format": "VARCHAR", "encoding": "VARCHAR", "company": "VARCHAR", "location": "VARCHAR", "date_posted": "VARCHAR",
+    "url": "VARCHAR", "first_run": "BIGINT", "last_run": "BIGINT",
+}
+
+
+def save_postings(con: duckdb.DuckDBPyConnection, postings: Sequence[Posting], run_id: int | None) -> dict[str, int]:
+    """Upsert postings by id. A posting whose content hash is unchanged keeps its extraction;
+    a changed one loses it, so the next extract picks it up."""
+    counts = {"new": 0, "unchanged": 0, "updated": 0}
+    if not postings:
+        return counts
+    # the last copy of an id in one batch wins (a file listed twice is one posting)
+    latest: dict[str, Posting] = {}
+    for p in postings:
+        latest[p.posting_id] = p
+    ids = list(latest)
+    known = dict(con.execute("SELECT posting_id, content_hash FROM postings WHERE posting_id IN (SELECT unnest(?))", [ids]).fetchall())
+    rows = []
+    for pid, p in latest.items():
+        old = known.get(pid)
+        if old is None:
+            counts["new"] += 1
+        elif old == p.content_hash:
+            counts["unchanged"] += 1
+            continue
+        else:
+            counts["updated"] += 1
+        rows.append({
+            "posting_id": pid, "source": p.source, "title": p.title, "text": p.text, "content_hash": p.content_hash,
+            "format": p.format, "encoding": p.encoding, "company": p.meta.get("company"), "location": p.meta.get("location"),
+            "date_posted": p.meta.get("date_posted"), "url": p.meta.get("url"), "first_run": run_id, "last_run": run_id,
+        })
+    changed = [r["posting_id"] for r in rows if r["posting_id"] in known]
+    if changed:
+        con.execute("DELETE FROM postings WHERE posting_id IN (SELECT unnest(?))", [changed])
+        delete_extractions(con, changed)
+    bulk_insert(con, "postings", list(POSTING_TYPES), rows, POSTING_TYPES)
+    if run_id is not None:
+        con.execute("UPDATE postings SET last_run = ? WHERE posting_id IN (SELECT unnest(?))", [run_id, ids])
+    return counts
+
+
+def delete_extractions(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> None:
+    for t in ("extractions", "extraction_items", "extraction_codes", "extraction_signals", "posting_roles", "matches"):
+        con.execute(f"DELETE FROM {t} WHERE posting_id IN (SELECT unnest(?))", [list(ids)])
+
+
+def save_rejects(con: duckdb.DuckDBPyConnection, rejects: Sequence[Reject], run_id: int | None) -> None:
+    if rejects:
+        con.executemany("INSERT INTO rejects VALUES (?,?,?,?)", [[run_id, r.source, r.record, r.reason] for r in rejects])
+
+
+EXTRACTION_TYPES = {
+    "posting_id": "VARCHAR", "content_hash": "VARCHAR", "taxonomy_version": "VARCHAR", "extractor_version": "VARCHAR",
+    "experience_years_min": "DOUBLE", "education_min": "VARCHAR", "salary_min": "DOUBLE", "salary_max": "DOUBLE",
+    "salary_period": "VARCHAR", "salary_currency": "VARCHAR", "annual_min": "DOUBLE", "annual_max": "DOUBLE",
+    "salary_text": "VARCHAR", "work_arrangement": "VARCHAR", "employment_type": "VARCHAR", "run_id": "BIGINT",
+}
+ITEM_TYPES = {
+    "posting_id": "VARCHAR", "kind": "VARCHAR", "item_id": "VARCHAR", "requirement": "VARCHAR", "any_of": "VARCHAR[]",
+    "text": "VARCHAR", "start_char": "INTEGER", "end_char": "INTEGER", "sentence": "VARCHAR", "category": "VARCHAR",
+    "issuer": "VARCHAR", "family": "VARCHAR", "rank": "INTEGER",
+}
+CODE_TYPES = {"posting_id": "VARCHAR", "system": "VARCHAR", "code": "VARCHAR", "valid": "BOOLEAN", "text": "VARCHAR", "start_char": "INTEGER", "end_char": "INTEGER"}
+SIGNAL_TYPES = {"posting_id": "VARCHAR", "label": "VARCHAR", "signal_id": "VARCHAR", "text": "VARCHAR", "start_char": "INTEGER", "end_char": "INTEGER", "n_tokens": "INTEGER", "in_title": "BOOLEAN"}
+_KIND_KEYS = {"credential": "credentials", "code_system": "code_systems", "skill": "skills", "education": "education"}
+
+
+def save_extractions(con: duckdb.DuckDBPyConnection, extractions: Sequence[Extraction], run_id: int | None) -> int:
+    if not extractions:
+        return 0
+    delete_extractions(con, [e.posting_id for e in extractions])
+    ex_rows, items, codes, signals = [], [], [], []
+    for e in extractions:
+        d = e.data
+        sal = d.get("salary") or {}
+        ex_rows.append({
+            "posting_id": e.posting_id, "content_hash": e.content_hash, "taxonomy_version": e.taxonomy_version,
+            "extractor_version": e.extractor_version, "experience_years_min": d.get("experience_years_min"),
+            "education_min": d.get("education_min"), "salary_min": sal.get("min"), "salary_max": sal.get("max"),
+            "salary_period": sal.get("period"), "salary_currency": sal.get("currency"), "annual_min": sal.get("annual_min"),
+            "annual_max": sal.get("annual_max"), "salary_text": sal.get("text"), "work_arrangement": d.get("work_arrangement"),
+            "employment_type": d.get("employment_type"), "run_id": run_id,
+        })
+        for kind, key in _KIND_KEYS.items():
+            for it in d.get(key, []):
+                items.append({
+                    "posting_id": e.posting_id, "kind": kind, "item_id": it["id"], "requirement": it["requirement"],
+                    "any_of": it.get("any_of"), "text": it["text"], "start_char": it["start"], "end_char": it["end"],
+                    "sentence": it.get("sentence"), "category": it.get("category"), "issuer": it.get("issuer"),
+                    "family": it.get("family"), "rank": it.get("rank"),
+                })
+        for c in d.get("codes", []):
+            codes.append({"posting_id": e.posting_id, "system": c["system"], "code": c["code"], "valid": c["valid"], "text": c["text"], "start_char": c["start"], "end_char": c["end"]})
+        for s in d.get("signals", []):
+            signals.append({"posting_id": e.posting_id, "label": s["label"], "signal_id": s["id"], "text": s["text"], "start_char": s["start"], "end_char": s["end"], "n_tokens": s["n_tokens"], "in_title": s.get("in_title", False)})
+    bulk_insert(con, "extractions", list(EXTRACTION_TYPES), ex_rows, EXTRACTION_TYPES)
+    bulk_insert(con, "extraction_items", list(ITEM_TYPES), items, ITEM_TYPES)
+    bulk_insert(con, "extraction_codes", list(CODE_TYPES), codes, CODE_TYPES)
+    bulk_insert(con, "extraction_signals", list(SIGNAL_TYPES), signals, SIGNAL_TYPES)
+    return len(ex_rows)
+
+
+def pending_postings(con: duckdb.DuckDBPyConnection, taxonomy_version: str, extractor_version: str, *, full: bool = False) -> list[Posting]:
+    """Postings with no extraction, or one made from another taxonomy or extractor version."""
+    where = "" if full else (
+        "WHERE e.posting_id IS NULL OR e.content_hash <> p.content_hash OR e.taxonomy_version <> ? OR e.extractor_version <> ?"
+    )
+    params = [] if full else [taxonomy_version, extractor_version]
+    rows = con.execute(
+        f"SELECT p.posting_id, p.source, p.title, p.text, p.format, p.encoding, p.company, p.location, p.date_posted, p.url "
+        f"FROM postings p LEFT JOIN extractions e USING (posting_id) {where} ORDER BY p.posting_id",
+        params,
+    ).fetchall()
+    out = []
+    for pid, source, title, text, fmt, enc, company, location, date_posted, url in rows:
+        meta = {k: v for k, v in (("company", company), ("location", location), ("date_posted", date_posted), ("url", url)) if v}
+        out.append(Posting(pid, source, title, text, fmt, meta, enc or "utf-8"))
+    return out
