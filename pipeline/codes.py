@@ -17,7 +17,7 @@ from . import codesets
 _DASH = r"(?:-|–|—|to|through|thru)"
 _ICD10CM = re.compile(r"(?<![\w.$£/-])([A-TV-Z][0-9][0-9AB](?:\.[0-9A-TV-Z]{1,4})?)(?![\w/])(?!\.\d)")
 _PCS = re.compile(r"(?<![\w.-])([0-9BCDFGHX][0-9A-HJ-NP-Z]{6})(?![\w-])")
-_CPT = re.compile(r"(?<![\w.$£,/-])(\d{4}[0-9FTU])(?:\s*" + _DASH + r"\s*(\d{4}[0-9FTU]))?(?![\w,]|\.\d)")
+_CPT = re.compile(r"(?<![\w.$£,/-])(\d{4}[0-9FTU])(?:\s*" + _DASH + r"\s*(\d{4}[0-9FTU]))?(?![\w]|\.\d|,\d)")
 _HCPCS = re.compile(r"(?<![\w.-])([A-CEGHJ-MP-V]\d{4})(?![\w-])")
 _DRG = re.compile(r"\b(?:MS-|APR-)?DRGs?\s*#?\s*(\d{3})\b")
 _MODIFIER = re.compile(r"\bmodifiers?\s*:?\s*-?((?:\d{2}|[A-Z]{2}|[A-Z]\d)(?:\s*(?:/|,|&|and|or)\s*-?(?:\d{2}|[A-Z]{2}|[A-Z]\d))*)(?!\w)", re.I)
@@ -117,12 +117,12 @@ class FactReader:
         )
         self.currencies = {str(k): str(v) for k, v in (pay.get("currencies") or {}).items()}
         cur = "|".join(sorted(map(re.escape, self.currencies), key=len, reverse=True)) or r"\$"
-        amount = r"(?P<cur{n}>" + cur + r")?\s?(?P<num{n}>\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?)\s?(?P<k{n}>[kK]\b)?"
+        amount = r"(?P<cur{n}>" + cur + r")?\s?(?<![\w.,])(?P<num{n}>\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?)(?![\d,]\d)\s?(?P<k{n}>[kK]\b)?"
         self.pay_re = re.compile(
             r"(?P<pre>up to|upto|from|starting at|starting from|starts at|min(?:imum)?(?: of)?)?\s*"
-            + amount.format(n=1)
-            + r"(?:\s*(?:-|–|—|to|and|rising to)\s*"
-            + amount.format(n=2)
+            + amount.replace("{n}", "1")
+            + r"(?:\s*(?:/\s*(?:hr|hour|h|yr|year)\b|per hour|an hour|per annum)?\s*(?:-|–|—|to|and|rising to)\s*"
+            + amount.replace("{n}", "2")
             + r")?",
             re.I,
         )
@@ -152,7 +152,7 @@ class FactReader:
             sentence = low[lo:hi]
             if any(w in sentence for w in self.exp_ignore):
                 continue
-            after = low[m.end() : m.end() + 60]
+            after = low[m.end() : min(m.end() + 60, hi)]
             before = low[max(m.start() - 60, lo) : m.start()]
             if not any(w in after for w in self.exp_context) and "experience" not in before:
                 continue
@@ -182,17 +182,25 @@ class FactReader:
         return None
 
     def salary(self, text: str) -> dict[str, Any] | None:
+        """The first pay figure with a currency; a bare number in a pay sentence only when
+        there is none ("Band 7 ... salary of £38,890" is £38,890, not 7)."""
+        bare: list[Any] = []
+        found = self._salary(text, self.pay_re.finditer(text), False, bare)
+        return found if found is not None else self._salary(text, iter(bare), True, [])
+
+    def _salary(self, text: str, matches: Any, allow_bare: bool, bare: list[Any]) -> dict[str, Any] | None:
         low = text.lower()
         has_canada = any(w in low for w in self.canada)
-        for m in self.pay_re.finditer(text):
+        for m in matches:
             a1, a2 = m.group("num1"), m.group("num2")
             cur = m.group("cur1") or m.group("cur2")
             lo, hi = _line_bounds(text, m.start(), m.end())
             sentence = low[lo:hi]
-            if any(w in sentence for w in self.pay_ignore):
+            near = low[max(m.start() - 40, lo) : m.start()] + " " + low[m.end() : min(m.end() + 12, hi)]
+            if any(w in near for w in self.pay_ignore):
                 continue
             after = low[m.end() : m.end() + 12]
-            if re.match(r"\s*(?:\+\s*)?(?:years?|yrs?|months?|hours|hrs? per|%|percent|days|weeks? of|employees|beds|patients|charts|staff|miles)", after):
+            if re.match(r"\s*(?:\+\s*)?(?:years?|yrs?|months?|hours|hrs? per|%|percent|days|weeks? of|employees|beds|patients|charts|staff|miles|billion|million|bn\b|m\b)", after):
                 continue
             v1 = _money(a1, m.group("k1"))
             v2 = _money(a2, m.group("k2")) if a2 else None
@@ -200,7 +208,7 @@ class FactReader:
                 continue
             code = re.search(r"\b(usd|cad|gbp|eur)\b", low[max(m.start() - 8, 0) : m.end() + 10])
             if cur is None and code is None:
-                if not any(w in sentence for w in ("salary", "pay", "wage", "rate", "compensation")):
+                if not re.search(r"\b(?:salary|pay|wages?|rate|compensation)\b", sentence):
                     continue
                 if v1 < 7:
                     continue
@@ -220,6 +228,9 @@ class FactReader:
                 currency = "GBP" if "£" in text else "USD"
             if currency == "USD" and (cur in (None, "$")) and has_canada:
                 currency = "CAD"
+            if cur is None and code is None and not allow_bare:
+                bare.append(m)
+                continue
             pre = (m.group("pre") or "").lower()
             lo_v, hi_v = v1, (v2 if v2 is not None else v1)
             if pre.startswith("up"):

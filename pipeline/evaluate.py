@@ -3,7 +3,8 @@
 Gold format and conventions: ``tests/gold/README.md`` (the same as the shared real-postings set).
 Scoring conventions: ``hospital_coder`` counts as ``medical_coder``; a predicted role is right when
 it is in the gold ``roles_ok``; code systems are compared by family for ICD-10 (ICD-10-CM,
-ICD-10-PCS, ICD-10-CA and plain ICD-10 are one); pay is exact on min, max, period and currency.
+ICD-10-PCS, ICD-10-CA and plain ICD-10 are one) and only over the systems the gold labels
+(HRG and others outside that list are not scored); pay is exact on min, max, period and currency.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from .runner import quick_extract
 from .taxonomy import Taxonomy
 
 ICD10_FAMILY = {"ICD-10-CM", "ICD-10-PCS", "ICD-10-CA", "ICD-10"}
+# The code systems the gold files label (their README); others jobfit finds (HRG, ...) are not scored.
+GOLD_SYSTEMS = ICD10_FAMILY | {"ICD-9-CM", "CPT", "HCPCS", "DRG", "APC", "HCC", "OPCS-4", "SNOMED-CT", "E/M", "MODIFIERS"}
 
 
 def _role(r: str) -> str:
@@ -164,7 +167,7 @@ def evaluate(postings_dir: Path, gold_path: Path, tax: Taxonomy, cache_dir: Path
         for k in set(gc) ^ set(pc):
             report.errors.append(f"{f}: credential {k} {'missed' if k in gc else 'spurious'}")
         gs = {_sys(s) for s in g.get("code_systems") or []}
-        ps = {_sys(s["id"]) for s in p["code_systems"]}
+        ps = {_sys(s["id"]) for s in p["code_systems"] if s["id"] in GOLD_SYSTEMS}
         report.code_systems.add(gs, ps)
         for s in gs ^ ps:
             report.errors.append(f"{f}: code system {s} {'missed' if s in gs else 'spurious'}")

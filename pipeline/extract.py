@@ -25,9 +25,11 @@ class Extraction:
 
 
 def _title_end(posting: Posting) -> int:
-    if posting.title and posting.text.startswith(posting.title):
-        return len(posting.title)
-    return 0
+    """Where the title line ends in the text (0 when the text does not open with the title)."""
+    if not posting.title:
+        return 0
+    first = posting.text.split("\n", 1)[0]
+    return len(first) if posting.title.lower() in first.lower() else 0
 
 
 def extract(postings: Iterable[Posting], nlp: Language, *, batch_size: int = 64) -> Iterator[tuple[Posting, Extraction]]:

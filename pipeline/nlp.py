@@ -49,12 +49,14 @@ def _phrase_patterns(tax: Taxonomy) -> tuple[list[dict[str, Any]], list[dict[str
                 lower.append({"label": kind, "pattern": alias, "id": term.id})
             for acro in term.acronyms:
                 orth.append({"label": kind, "pattern": acro, "id": term.id})
+            for form in term.extra.get("generic_forms") or []:
+                lower.append({"label": "generic_" + kind, "pattern": str(form), "id": term.id})
     for level, by_dir in (tax.cues.get("cues") or {}).items():
         for direction, phrases in by_dir.items():
             for phrase in phrases:
                 lower.append({"label": "cue", "pattern": str(phrase), "id": f"{level}|{direction}"})
     for arrangement, phrases in (tax.cues.get("work_arrangement") or {}).items():
-        label = "arrangement_ignore" if arrangement == "ignore_sentences_with" else "arrangement"
+        label = {"ignore_near": "arrangement_near", "ignore_sentences_with": "arrangement_sentence"}.get(arrangement, "arrangement")
         for phrase in phrases:
             lower.append({"label": label, "pattern": str(phrase), "id": arrangement})
     for etype, phrases in (tax.cues.get("employment_type") or {}).items():
@@ -205,12 +207,20 @@ class Resolver:
         other = [s for s in raw if s.label_ not in TERM_KINDS]
         cues = [s for s in other if s.label_ == "cue"]
         cues = filter_spans(cues)
-        terms = self._select_terms(doc, term_spans)
+        sent_of = _sentence_index(doc)
+        terms = self._select_terms(doc, term_spans, cues, sent_of)
         sec_starts, sec_levels = self._sections(doc.text)
         items = []
-        sent_of = _sentence_index(doc)
+        terms = terms + self._generic_terms(doc, other, terms, cues, sent_of)
+        # the first line is the title: a credential in a job's title is what the job asks for
+        title_end = doc.text.find("\n")
         for span in terms:
-            level = self._level(doc, span, cues, sent_of) or _section_level(span.start_char, sec_starts, sec_levels) or "mentioned"
+            level = (
+                self._level(doc, span, cues, sent_of)
+                or ("required" if span.label_ == "credential" and span.end_char <= title_end else None)
+                or _section_level(span.start_char, sec_starts, sec_levels)
+                or "mentioned"
+            )
             items.append((span, level))
         any_of = _any_of_groups(doc, [s for s, _ in items if s.label_ == "credential"])
         # "CPC or CCS required": every alternative takes the strongest level in its group
@@ -265,7 +275,7 @@ class Resolver:
         result["education_min"] = min(edu, key=lambda e: e["rank"])["id"] if edu else None
         return result
 
-    def _select_terms(self, doc: Doc, spans: list[Span]) -> list[Span]:
+    def _select_terms(self, doc: Doc, spans: list[Span], cues: list[Span], sent_of: list[int]) -> list[Span]:
         """Longest match wins within a kind; a credential inside a code-system name (the CM of
         ICD-10-CM) is dropped; ambiguous acronyms need a credential context."""
         by_kind: dict[str, list[Span]] = {}
@@ -282,7 +292,7 @@ class Resolver:
             if not meta.get("ambiguous") or not _is_exact_acronym(s):
                 accepted.append(s)
                 continue
-            if self._has_context(doc, s):
+            if self._has_context(doc, s) or self._level(doc, s, cues, sent_of, max_dist=2):
                 accepted.append(s)
                 continue
             if lower_text is None:
@@ -291,6 +301,12 @@ class Resolver:
                 accepted.append(s)  # the full name is spelled out elsewhere in the posting
                 continue
             pending.append(s)
+        # the family of an accepted credential counts too ("CPC-A welcome ... the full CPC")
+        family = {s.id_.split("-", 1)[0] for s in accepted}
+        for s in list(pending):
+            if s.id_.split("-", 1)[0] in family:
+                accepted.append(s)
+                pending.remove(s)
         # an acronym listed next to an accepted credential ("CPC, CCS or RHIT") is one too
         changed = True
         while pending and changed:
@@ -303,6 +319,20 @@ class Resolver:
         chosen["credential"] = sorted(accepted, key=lambda s: s.start)
         out = [s for k in TERM_KINDS for s in chosen.get(k, [])]
         return sorted(out, key=lambda s: (s.start, s.label_))
+
+    def _generic_terms(self, doc: Doc, spans: list[Span], terms: list[Span], cues: list[Span], sent_of: list[int]) -> list[Span]:
+        """'Certification is not required', 'must be certified': a bare word stands for the
+        generic credential only when a cue governs it and no specific credential shares its sentence."""
+        cred_sents = {sent_of[s.start] for s in terms if s.label_ == "credential"}
+        taken = {i for s in terms for i in range(s.start, s.end)}
+        out = []
+        for s in filter_spans([s for s in spans if s.label_ == "generic_credential"]):
+            if sent_of[s.start] in cred_sents or any(i in taken for i in range(s.start, s.end)):
+                continue
+            if self._level(doc, s, cues, sent_of, max_dist=4) is None:
+                continue
+            out.append(Span(doc, s.start, s.end, label="credential", span_id=s.id_))
+        return out
 
     def _has_context(self, doc: Doc, span: Span) -> bool:
         sent = span.sent
@@ -335,7 +365,7 @@ class Resolver:
             pos += len(line) + 1
         return starts, levels
 
-    def _level(self, doc: Doc, span: Span, cues: list[Span], sent_of: list[int]) -> str | None:
+    def _level(self, doc: Doc, span: Span, cues: list[Span], sent_of: list[int], max_dist: int = 25) -> str | None:
         """The cue that governs this item in its clause: leading cues govern what follows them
         ("must hold CPC"), trailing cues what precedes them ("CPC preferred"); nearest wins."""
         s_idx = sent_of[span.start]
@@ -357,28 +387,40 @@ class Resolver:
                 if direction == "before":
                     continue
                 dist = cue.start - span.end
-            else:
-                continue
-            if dist > 25:
+            else:  # the cue contains the item: "no certification needed"
+                direction = "inside"
+                dist = 0
+            if dist > max_dist:
                 continue
             level = cue.id_.split("|", 1)[0]
+            if direction == "override":  # "X or working towards it": governs all before it
+                dist = -1
             if best is None or dist < best[0]:
                 best = (dist, level)
         return best[1] if best else None
 
     def _arrangement(self, doc: Doc, spans: list[Span], sent_of: list[int]) -> str | None:
-        ignore_sents = {sent_of[s.start] for s in spans if s.label_ == "arrangement_ignore"}
+        """Arrangement phrases, less those standing within a few tokens of an ignore phrase
+        ("free on-site parking", "8 weeks of on-site orientation", "remote coders")."""
+        near = [s for s in spans if s.label_ == "arrangement_near"]
+        skip_sents = {sent_of[s.start] for s in spans if s.label_ == "arrangement_sentence"}
         found = set()
         for s in filter_spans([s for s in spans if s.label_ == "arrangement"]):
-            if sent_of[s.start] in ignore_sents:
+            if sent_of[s.start] in skip_sents:
+                continue
+            if any(sent_of[i.start] == sent_of[s.start] and i.start - 6 <= s.end and s.start - 6 <= i.end for i in near):
                 continue
             found.add(s.id_)
         if "hybrid" in found or {"remote", "onsite"} <= found:
             return "hybrid"
-        if "remote" in found:
-            return "remote"
-        if "onsite" in found:
-            return "onsite"
+        for kind in ("remote", "onsite"):
+            if kind in found:
+                return kind
+        if {"remote_weak", "onsite_weak"} <= found:
+            return "hybrid"
+        for kind in ("remote", "onsite"):
+            if f"{kind}_weak" in found:
+                return kind
         return None
 
 
@@ -404,12 +446,11 @@ def _direction(doc: Doc, cue: Span) -> str:
         return direction
     # a trailing cue that opens its line or is followed by ':' leads ("Preferred: CCS")
     nxt = doc[cue.end] if cue.end < len(doc) else None
-    if nxt is not None and nxt.text in (":", "-", "–"):
-        return "before"
     prev = doc[cue.start - 1] if cue.start > 0 else None
-    if prev is None or "\n" in prev.text or prev.text in ("•", "*", "-", "(") or prev.is_sent_end:
-        return "either"
-    return "after"
+    opens_line = prev is None or "\n" in prev.text or prev.text in ("•", "*", "-", "(") or prev.is_sent_end
+    if nxt is not None and (nxt.text == ":" or (opens_line and nxt.text in ("-", "–", "—"))):
+        return "before"
+    return "either" if opens_line else "after"
 
 
 def _section_level(start_char: int, starts: list[int], levels: list[str]) -> str | None:
