@@ -21,6 +21,9 @@ _CPT = re.compile(r"(?<![\w.$£,/-])(\d{4}[0-9FTU])(?:\s*" + _DASH + r"\s*(\d{4}
 _HCPCS = re.compile(r"(?<![\w.-])([A-CEGHJ-MP-V]\d{4})(?![\w-])")
 _DRG = re.compile(r"\b(?:MS-|APR-)?DRGs?\s*#?\s*(\d{3})\b")
 _MODIFIER = re.compile(r"\bmodifiers?\s*:?\s*-?((?:\d{2}|[A-Z]{2}|[A-Z]\d)(?:\s*(?:/|,|&|and|or)\s*-?(?:\d{2}|[A-Z]{2}|[A-Z]\d))*)(?!\w)", re.I)
+_HAS_DIGIT = re.compile(r"\d")
+_CURRENCY_CODE = re.compile(r"\b(usd|cad|gbp|eur)\b")
+_PAY_HINT = re.compile(r"[$£€]|\b(?:salary|pay|wages?|rate|compensation|usd|cad|gbp|eur)\b", re.I)
 _CODE_CONTEXT = re.compile(r"\b(codes?|coding|coded|cpt|e/m|icd|hcpcs|drg|modifiers?|procedures?|visits?|levels?)\b", re.I)
 
 
@@ -41,6 +44,8 @@ def find_codes(text: str, code_system_spans: Iterable[Any] = ()) -> list[dict[st
     (``None`` where no code set is available to check against)."""
     found: list[dict[str, Any]] = []
     taken: list[tuple[int, int]] = []
+    if not _HAS_DIGIT.search(text):
+        return found
 
     def free(a: int, b: int) -> bool:
         return all(b <= s or a >= e for s, e in taken)
@@ -184,6 +189,8 @@ class FactReader:
     def salary(self, text: str) -> dict[str, Any] | None:
         """The first pay figure with a currency; a bare number in a pay sentence only when
         there is none ("Band 7 ... salary of £38,890" is £38,890, not 7)."""
+        if not _PAY_HINT.search(text):
+            return None
         bare: list[Any] = []
         found = self._salary(text, self.pay_re.finditer(text), False, bare)
         return found if found is not None else self._salary(text, iter(bare), True, [])
@@ -194,6 +201,10 @@ class FactReader:
         for m in matches:
             a1, a2 = m.group("num1"), m.group("num2")
             cur = m.group("cur1") or m.group("cur2")
+            code = _CURRENCY_CODE.search(low, max(m.start() - 8, 0), m.end() + 10)
+            if cur is None and code is None and not allow_bare:
+                bare.append(m)  # a number with no currency: only if no figure has one
+                continue
             lo, hi = _line_bounds(text, m.start(), m.end())
             sentence = low[lo:hi]
             near = low[max(m.start() - 40, lo) : m.start()] + " " + low[m.end() : min(m.end() + 12, hi)]
@@ -206,7 +217,6 @@ class FactReader:
             v2 = _money(a2, m.group("k2")) if a2 else None
             if v1 is None:
                 continue
-            code = re.search(r"\b(usd|cad|gbp|eur)\b", low[max(m.start() - 8, 0) : m.end() + 10])
             if cur is None and code is None:
                 if not re.search(r"\b(?:salary|pay|wages?|rate|compensation)\b", sentence):
                     continue
@@ -228,9 +238,6 @@ class FactReader:
                 currency = "GBP" if "£" in text else "USD"
             if currency == "USD" and (cur in (None, "$")) and has_canada:
                 currency = "CAD"
-            if cur is None and code is None and not allow_bare:
-                bare.append(m)
-                continue
             pre = (m.group("pre") or "").lower()
             lo_v, hi_v = v1, (v2 if v2 is not None else v1)
             if pre.startswith("up"):
@@ -251,8 +258,7 @@ class FactReader:
             }
         return None
 
-    def read(self, doc: Any) -> dict[str, Any]:
-        text = doc.text
+    def read(self, text: str) -> dict[str, Any]:
         return {"experience_years_min": self.years(text), "salary": self.salary(text)}
 
 

@@ -36,9 +36,30 @@ def _dotless(code: str) -> str:
 
 @lru_cache(maxsize=1)
 def _icd10cm() -> frozenset[str]:
-    import simple_icd_10_cm as cm  # slow import (~2 s): only when a posting holds a candidate code
+    """The ICD-10-CM codes of ``simple-icd-10-cm``. Importing it parses its XML (~2-3 s), so
+    the code list is kept in the cache folder per package version and read from there after."""
+    from importlib.metadata import version
 
-    return frozenset(_dotless(c) for c in cm.get_all_codes(with_dots=False))
+    from .nlp import default_cache_dir
+
+    try:
+        ver = version("simple-icd-10-cm")
+    except Exception:
+        ver = "unknown"
+    path = default_cache_dir() / f"icd10cm-{ver}.txt"
+    if path.exists():
+        return frozenset(path.read_text(encoding="ascii").split())
+    import simple_icd_10_cm as cm
+
+    codes = frozenset(_dotless(c) for c in cm.get_all_codes(with_dots=False))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text("\n".join(sorted(codes)), encoding="ascii")
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return codes
 
 
 @lru_cache(maxsize=1)

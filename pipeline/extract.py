@@ -38,7 +38,12 @@ def extract(postings: Iterable[Posting], nlp: Language, *, batch_size: int = 64)
     buffer: list[Posting] = []
 
     def run(batch: list[Posting]) -> Iterator[tuple[Posting, Extraction]]:
-        for posting, doc in zip(batch, nlp.pipe((p.text for p in batch), batch_size=batch_size)):
+        docs = []
+        for p in batch:
+            doc = nlp.make_doc(p.text)
+            doc.user_data["text"] = p.text  # spares the components rebuilding it from tokens
+            docs.append(doc)
+        for posting, doc in zip(batch, nlp.pipe(docs, batch_size=batch_size)):
             data = dict(doc.user_data["jobfit"])
             end = _title_end(posting)
             for sig in data["signals"]:

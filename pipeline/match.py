@@ -15,6 +15,10 @@ from typing import Any, Sequence
 import duckdb
 
 from .profile import Profile
+from .store import bulk_insert
+
+ROLE_TYPES = {"posting_id": "VARCHAR", "role_id": "VARCHAR", "score": "DOUBLE", "is_target": "BOOLEAN", "alternatives": "JSON", "evidence": "JSON"}
+MATCH_TYPES = {"profile_id": "VARCHAR", "posting_id": "VARCHAR", "score": "DOUBLE", "band": "VARCHAR", "met": "JSON", "missing": "JSON", "blockers": "JSON"}
 
 DEFAULT_PARAMS = {
     "level_factors": {"required": 1.0, "preferred": 0.7, "mentioned": 0.5, "not_required": 0.2},
@@ -137,9 +141,10 @@ def classify_roles(con: duckdb.DuckDBPyConnection, posting_ids: Sequence[str] | 
             evidence.append(f"body evidence for {best_role} ({body}): " + ", ".join(sorted(items)[:12]))
         if not is_target and not evidence:
             evidence.append(f"too little billing/coding evidence (best: {best_role} {body})")
-        out.append([pid, role_id, score, bool(is_target), json.dumps(alternatives), json.dumps(evidence)])
+        out.append({"posting_id": pid, "role_id": role_id, "score": score, "is_target": bool(is_target),
+                    "alternatives": alternatives, "evidence": evidence})
     con.execute("DELETE FROM posting_roles WHERE posting_id IN (SELECT unnest(?))", [ids])
-    con.executemany("INSERT INTO posting_roles VALUES (?,?,?,?,?,?)", out)
+    bulk_insert(con, "posting_roles", list(ROLE_TYPES), out, ROLE_TYPES)
     return len(out)
 
 
@@ -263,7 +268,6 @@ def save_fits(con: duckdb.DuckDBPyConnection, fits: Sequence[Fit]) -> None:
     if not fits:
         return
     con.execute("DELETE FROM matches WHERE profile_id = ?", [fits[0].profile_id])
-    con.executemany(
-        "INSERT INTO matches VALUES (?,?,?,?,?,?,?)",
-        [[f.profile_id, f.posting_id, f.score, f.band, json.dumps(f.met), json.dumps(f.missing), json.dumps(f.blockers)] for f in fits],
-    )
+    rows = ({"profile_id": f.profile_id, "posting_id": f.posting_id, "score": f.score, "band": f.band,
+             "met": f.met, "missing": f.missing, "blockers": f.blockers} for f in fits)
+    bulk_insert(con, "matches", list(MATCH_TYPES), rows, MATCH_TYPES)

@@ -2,7 +2,8 @@
 
 Pipeline (all registered, all serialisable with ``nlp.to_disk`` / ``spacy.load``):
 
-* ``sentencizer`` — punctuation and line breaks end a sentence (postings are mostly bullet lines);
+* ``jobfit_sentences`` — a sentence splitter: end punctuation, bullets and line breaks end a sentence
+  (postings are mostly bullet lines), computed on token arrays rather than token by token;
 * ``jobfit_phrases`` — a SpanRuler over lower-cased tokens: taxonomy aliases, cue phrases, title aliases;
 * ``jobfit_acronyms`` — a SpanRuler over exact tokens: CPC, CCS, RHIT, ICD-10-CM, Epic…;
 * ``jobfit_resolver`` — our component: keeps ambiguous acronyms only in a credential context, works out
@@ -20,9 +21,11 @@ from bisect import bisect_right
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
+from spacy.attrs import ORTH, SENT_START
 from spacy.util import filter_spans
 
 from . import codes as codes_mod
@@ -103,7 +106,7 @@ def _rules(tax: Taxonomy) -> dict[str, Any]:
 def build_nlp(tax: Taxonomy) -> Language:
     """A fresh pipeline from the taxonomy. Slow-ish (pattern compilation); use :func:`load_nlp`."""
     nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer", config={"punct_chars": [".", "!", "?", "\n", "\n\n", "\n\n\n", "•", ";"]})
+    nlp.add_pipe("jobfit_sentences")
     lower, orth = _phrase_patterns(tax)
     ruler_lower = nlp.add_pipe(
         "span_ruler", name="jobfit_phrases", config={"spans_key": SPANS_LOWER, "phrase_matcher_attr": "LOWER", "validate": False}
@@ -153,6 +156,48 @@ def load_nlp(tax: Taxonomy, cache_dir: Path | None = None) -> Language:
     except OSError:
         pass  # a read-only cache is not an error; we just rebuild next time
     return nlp
+
+
+# --------------------------------------------------------------------------------------------
+# The sentence splitter
+
+SENTENCE_ENDS = (".", "!", "?", "•", ";", "\n", "\n\n", " \n", "\n ")
+
+
+@Language.factory("jobfit_sentences", default_config={"punct_chars": list(SENTENCE_ENDS)})
+def make_sentences(nlp: Language, name: str, punct_chars: list[str]) -> "SentenceSplitter":
+    return SentenceSplitter(nlp, punct_chars)
+
+
+class SentenceSplitter:
+    """A token after end punctuation or a line break starts a sentence (runs of punctuation stay
+    together). Same rule as spaCy's sentencizer, done with numpy over the ORTH array: the
+    sentencizer builds a Python Token per token and cost more than the tokenizer here."""
+
+    def __init__(self, nlp: Language, punct_chars: list[str]) -> None:
+        self.name = "jobfit_sentences"
+        self.punct_chars = list(punct_chars)
+        self._ids = numpy.asarray([nlp.vocab.strings.add(p) for p in self.punct_chars], dtype="uint64")
+
+    def __call__(self, doc: Doc) -> Doc:
+        n = len(doc)
+        if n == 0:
+            return doc
+        orth = doc.to_array(ORTH)
+        ends = numpy.isin(orth, self._ids) | _newline_mask(doc, orth)
+        starts = numpy.full(n, -1, dtype="int64")
+        starts[0] = 1
+        starts[1:][ends[:-1] & ~ends[1:]] = 1
+        doc.from_array([SENT_START], starts.view("uint64").reshape(-1, 1))
+        return doc
+
+
+def _newline_mask(doc: Doc, orth: Any) -> Any:
+    """Whitespace tokens holding a line break, whatever spaces surround it."""
+    strings = doc.vocab.strings
+    uniq = numpy.unique(orth)
+    nl = [u for u in uniq.tolist() if "\n" in strings[u]]
+    return numpy.isin(orth, numpy.asarray(nl, dtype="uint64")) if nl else numpy.zeros(len(orth), dtype=bool)
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,13 +252,16 @@ class Resolver:
         other = [s for s in raw if s.label_ not in TERM_KINDS]
         cues = [s for s in other if s.label_ == "cue"]
         cues = filter_spans(cues)
-        sent_of = _sentence_index(doc)
+        # Doc.text rebuilds the string from its tokens on every access: read it once
+        self._text = text = doc.user_data.get("text") or doc.text
+        sent_of, self._sent_starts = _sentence_index(doc)
+        self._n_tokens = len(doc)
         terms = self._select_terms(doc, term_spans, cues, sent_of)
-        sec_starts, sec_levels = self._sections(doc.text)
+        sec_starts, sec_levels = self._sections(text)
         items = []
         terms = terms + self._generic_terms(doc, other, terms, cues, sent_of)
         # the first line is the title: a credential in a job's title is what the job asks for
-        title_end = doc.text.find("\n")
+        title_end = text.find("\n")
         for span in terms:
             level = (
                 self._level(doc, span, cues, sent_of)
@@ -243,7 +291,7 @@ class Resolver:
                 "text": span.text,
                 "start": span.start_char,
                 "end": span.end_char,
-                "sentence": _evidence(doc, span),
+                "sentence": _evidence(doc, text, span, self._sent_bounds(sent_of[span.start])),
             }
             if span.label_ == "credential":
                 rec["issuer"] = meta.get("issuer", "")
@@ -265,12 +313,12 @@ class Resolver:
             "code_systems": _dedupe(out["code_system"]),
             "skills": _dedupe(out["skill"]),
             "education": _dedupe(out["education"]),
-            "codes": codes_mod.find_codes(doc.text, [s for s in terms if s.label_ == "code_system"]),
+            "codes": codes_mod.find_codes(text, [s for s in terms if s.label_ == "code_system"]),
             "signals": signals,
             "work_arrangement": self._arrangement(doc, other, sent_of),
             "employment_type": _employment(other),
         }
-        result.update(self.facts.read(doc))
+        result.update(self.facts.read(text))
         edu = [e for e in result["education"] if e["requirement"] != "not_required"]
         result["education_min"] = min(edu, key=lambda e: e["rank"])["id"] if edu else None
         return result
@@ -292,11 +340,11 @@ class Resolver:
             if not meta.get("ambiguous") or not _is_exact_acronym(s):
                 accepted.append(s)
                 continue
-            if self._has_context(doc, s) or self._level(doc, s, cues, sent_of, max_dist=2):
+            if self._has_context(doc, s, sent_of) or self._level(doc, s, cues, sent_of, max_dist=2):
                 accepted.append(s)
                 continue
             if lower_text is None:
-                lower_text = doc.text.lower()
+                lower_text = self._text.lower()
             if any(a in lower_text for a in meta.get("aliases_lower", [])):
                 accepted.append(s)  # the full name is spelled out elsewhere in the posting
                 continue
@@ -334,10 +382,14 @@ class Resolver:
             out.append(Span(doc, s.start, s.end, label="credential", span_id=s.id_))
         return out
 
-    def _has_context(self, doc: Doc, span: Span) -> bool:
-        sent = span.sent
-        lo = max(sent.start, span.start - self.ctx_window)
-        hi = min(sent.end, span.end + self.ctx_window)
+    def _sent_bounds(self, sent_no: int) -> tuple[int, int]:
+        starts = self._sent_starts
+        return starts[sent_no], (starts[sent_no + 1] if sent_no + 1 < len(starts) else self._n_tokens)
+
+    def _has_context(self, doc: Doc, span: Span, sent_of: list[int]) -> bool:
+        s_lo, s_hi = self._sent_bounds(sent_of[span.start])
+        lo = max(s_lo, span.start - self.ctx_window)
+        hi = min(s_hi, span.end + self.ctx_window)
         for tok in doc[lo:hi]:
             if tok.i >= span.start and tok.i < span.end:
                 continue
@@ -428,12 +480,14 @@ def _is_exact_acronym(span: Span) -> bool:
     return span.text.isupper() or any(c.isdigit() for c in span.text) or "-" in span.text
 
 
-def _sentence_index(doc: Doc) -> list[int]:
-    idx = [0] * len(doc)
-    for n, sent in enumerate(doc.sents):
-        for i in range(sent.start, sent.end):
-            idx[i] = n
-    return idx
+def _sentence_index(doc: Doc) -> tuple[list[int], list[int]]:
+    """(sentence number of every token, first token of every sentence), read from the
+    SENT_START array in one pass: iterating ``doc.sents`` costs more than the whole tokenizer."""
+    if len(doc) == 0:
+        return [], [0]
+    starts = numpy.asarray(doc.to_array(SENT_START)) == 1
+    starts[0] = True
+    return (numpy.cumsum(starts) - 1).tolist(), numpy.flatnonzero(starts).tolist()
 
 
 def _clause_break(doc: Doc, start: int, end: int) -> bool:
@@ -496,11 +550,14 @@ def _any_of_groups(doc: Doc, creds: list[Span]) -> dict[int, list[str]]:
     return groups
 
 
-def _evidence(doc: Doc, span: Span) -> str:
-    text = span.sent.text.strip()
+def _evidence(doc: Doc, full_text: str, span: Span, bounds: tuple[int, int]) -> str:
+    lo_tok, hi_tok = bounds
+    start = doc[lo_tok].idx
+    last = doc[hi_tok - 1]
+    text = full_text[start : last.idx + len(last.text)].strip()
     if len(text) > 400:
-        lo = max(span.start_char - span.sent.start_char - 180, 0)
-        text = "…" + span.sent.text[lo : lo + 360].strip() + "…"
+        lo = max(span.start_char - start - 180, 0)
+        text = "…" + text[lo : lo + 360].strip() + "…"
     return text
 
 

@@ -64,13 +64,7 @@ def ingest(ctx: Context, paths: Sequence[str], *, run_id: int | None = None, std
         kwargs["max_bytes"] = max_bytes
 
     def flush() -> None:
-        ctx.con.execute("BEGIN TRANSACTION")
-        try:
-            counts = store.save_postings(ctx.con, batch, run_id)
-            ctx.con.execute("COMMIT")
-        except Exception:
-            ctx.con.execute("ROLLBACK")
-            raise
+        counts = _in_transaction(ctx, lambda: store.save_postings(ctx.con, batch, run_id))
         for k, v in counts.items():
             result.counts[k] += v
         result.posting_ids.extend(p.posting_id for p in batch)
@@ -106,19 +100,28 @@ def extract_pending(ctx: Context, *, run_id: int | None = None, full: bool = Fal
         done += _save_batch(ctx, batch, run_id)
         if progress:
             progress(done)
+    # roles for every extraction that has none yet (this run's, or a killed run's)
+    unroled = [r[0] for r in ctx.con.execute(
+        "SELECT posting_id FROM extractions LEFT JOIN posting_roles USING (posting_id) WHERE posting_roles.posting_id IS NULL"
+    ).fetchall()]
+    if unroled:
+        _in_transaction(ctx, lambda: classify_roles(ctx.con, unroled))
     return done
 
 
-def _save_batch(ctx: Context, batch: list, run_id: int | None) -> int:
+def _in_transaction(ctx: Context, work: Callable[[], Any]) -> Any:
     ctx.con.execute("BEGIN TRANSACTION")
     try:
-        n = store.save_extractions(ctx.con, batch, run_id)
-        classify_roles(ctx.con, [e.posting_id for e in batch])
+        out = work()
         ctx.con.execute("COMMIT")
-    except Exception:
+    except BaseException:
         ctx.con.execute("ROLLBACK")
         raise
-    return n
+    return out
+
+
+def _save_batch(ctx: Context, batch: list, run_id: int | None) -> int:
+    return _in_transaction(ctx, lambda: store.save_extractions(ctx.con, batch, run_id))
 
 
 def quick_extract(postings: Iterable[Posting], tax: Taxonomy, cache_dir: Path | None = None) -> list[dict[str, Any]]:
