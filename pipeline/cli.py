@@ -67,7 +67,9 @@ def cli(ctx: click.Context, db: str, taxonomy_dir: str | None, hcpcs: str | None
 def _context(ctx: click.Context):
     from .runner import open_context
 
-    return open_context(ctx.obj["db"], ctx.obj["taxonomy"])
+    c = open_context(ctx.obj["db"], ctx.obj["taxonomy"])
+    ctx.call_on_close(c.con.close)  # release the file lock as soon as the command ends
+    return c
 
 
 # --- taxonomy ------------------------------------------------------------------------------
@@ -111,6 +113,7 @@ def taxonomy_load(ctx: click.Context) -> None:
     """
     tax = require_valid(load_taxonomy(Path(ctx.obj["taxonomy"]) if ctx.obj["taxonomy"] else None))
     con = store.connect(ctx.obj["db"])
+    ctx.call_on_close(con.close)
     counts = store.load_taxonomy(con, tax)
     click.echo(f"loaded taxonomy {tax.version} into {ctx.obj['db']}: " + ", ".join(f"{v} {k}s" for k, v in counts.items()))
 

@@ -31,7 +31,7 @@ def test_samples_meet_the_schema_and_are_deterministic():
 
 @needs_real
 def test_real_postings_meet_the_schema():
-    recs = _lines(run_cli("extract", str(REAL), "--format", "json"))
+    recs = _lines(run_cli("extract", str(REAL / "relevant"), str(REAL / "negatives"), "--format", "json"))
     assert len(recs) == 29
     validator = jsonschema.Draft202012Validator(schema())
     for rec in recs:

@@ -34,7 +34,7 @@ def test_hostile_text_is_inert(tmp_path):
     md = (out / "jobfit.md").read_text()
     assert "<script>" not in md
     table_lines = [ln for ln in md.splitlines() if ln.startswith("| ") and "Medical Coder" in ln]
-    assert table_lines and all(ln.count("|") - ln.count("\\|") == 8 for ln in table_lines)
+    assert table_lines and all(ln.count("|") - ln.count("\\|") == 7 for ln in table_lines)
     # no file was written outside --out, whatever the posting id says
     assert not (tmp_path / "etc").exists()
     recs = [json.loads(x) for x in (out / "jobfit.jsonl").read_text().splitlines()]
