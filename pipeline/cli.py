@@ -324,8 +324,11 @@ def run(ctx: click.Context, paths: tuple[str, ...], profile: str | None, out: st
     if prof:
         for w in prof.warnings:
             click.echo(f"profile warning: {w}", err=True)
-        top = sorted(fits, key=lambda f: -f.score)[:5]
-        click.echo(f"top fits for {prof.name}: " + "; ".join(f"{f.posting_id} {f.score:g} ({f.band})" for f in top))
+        titles = dict(c.con.execute("SELECT posting_id, coalesce(title, source) FROM postings").fetchall())
+        top = sorted(fits, key=lambda f: (-f.score, f.posting_id))[:5]
+        click.echo(f"top fits for {prof.name}:")
+        for f in top:
+            click.echo(f"  {f.score:5.1f}  {f.band:<9}  {titles.get(f.posting_id, f.posting_id)}")
     for p in written:
         click.echo(f"wrote {p}")
     if res.rejects:

@@ -554,7 +554,7 @@ def _evidence(doc: Doc, full_text: str, span: Span, bounds: tuple[int, int]) -> 
     lo_tok, hi_tok = bounds
     start = doc[lo_tok].idx
     last = doc[hi_tok - 1]
-    text = full_text[start : last.idx + len(last.text)].strip()
+    text = full_text[start : last.idx + len(last.text)].strip().rstrip("•*-–—").strip()
     if len(text) > 400:
         lo = max(span.start_char - start - 180, 0)
         text = "…" + text[lo : lo + 360].strip() + "…"
