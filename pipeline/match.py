@@ -26,6 +26,9 @@ DEFAULT_PARAMS = {
     "body_title_weight": 2,
     "body_threshold": 9,
     "context_veto": 2,
+    "weak_title_min": 4,
+    "weak_titles": [],
+    "generic_skills": [],
 }
 
 ROLE_SQL = """
@@ -34,16 +37,27 @@ scope AS (SELECT posting_id FROM extractions WHERE posting_id IN (SELECT unnest(
 lf AS (SELECT * FROM (VALUES ('required', $f_req), ('preferred', $f_pref), ('mentioned', $f_men), ('not_required', $f_not)) t(level, factor)),
 body AS (
   SELECT i.posting_id, r.role_id, sum(r.weight * lf.factor) AS score,
+         -- evidence that this is a billing/coding/HIM job at all: no soft skills, no generic
+         -- management skills, no clinical licences
+         coalesce(sum(r.weight * lf.factor) FILTER (WHERE NOT (
+             (i.kind = 'skill' AND (coalesce(i.category, '') IN ('soft_skill', 'education', 'work_setting') OR list_contains($generic, i.item_id)))
+             OR (i.kind = 'credential' AND t.category = 'clinical'))), 0) AS domain,
          list(DISTINCT i.kind || ' ' || i.item_id || ' (' || i.requirement || ')') AS items
   FROM extraction_items i
   JOIN scope USING (posting_id)
   JOIN tax_role_items r ON r.kind = i.kind AND r.item_id = i.item_id
   JOIN lf ON lf.level = i.requirement
+  LEFT JOIN tax_terms t ON t.kind = i.kind AND t.term_id = i.item_id
   GROUP BY ALL),
-title AS (
-  SELECT posting_id, signal_id AS role_id, max(n_tokens) AS spec, arg_max(text, n_tokens) AS text
+title_raw AS (
+  SELECT posting_id, signal_id AS role_id, n_tokens, text, list_contains($weak, lower(text)) AS weak
   FROM extraction_signals JOIN scope USING (posting_id)
-  WHERE label = 'role_title' AND in_title GROUP BY ALL),
+  WHERE label = 'role_title' AND in_title),
+title AS (
+  SELECT t.posting_id, t.role_id, max(t.n_tokens) AS spec, arg_max(t.text, t.n_tokens) AS text
+  FROM title_raw t LEFT JOIN body b ON b.posting_id = t.posting_id AND b.role_id = t.role_id
+  WHERE NOT t.weak OR coalesce(b.domain, 0) >= $weak_title_min
+  GROUP BY ALL),
 title_best AS (SELECT posting_id, max(spec) AS spec FROM title GROUP BY 1),
 body_title AS (
   SELECT posting_id, signal_id AS role_id, count(*) AS n
@@ -60,7 +74,7 @@ nt_ctx AS (
   WHERE label = 'non_target_context' GROUP BY 1),
 scored AS (
   SELECT s.posting_id, r.role_id,
-         coalesce(b.score, 0) AS body,
+         coalesce(b.score, 0) AS body, coalesce(b.domain, 0) AS domain,
          CASE WHEN t.spec IS NOT NULL AND t.spec = tb.spec THEN $title_weight + t.spec ELSE 0 END AS title_score,
          least(coalesce(bt.n, 0), 3) * $body_title_weight AS body_title_score,
          t.text AS title_text, coalesce(b.items, []) AS items
@@ -74,7 +88,7 @@ ranked AS (
          row_number() OVER (PARTITION BY posting_id ORDER BY title_score + body + body_title_score DESC, role_id) AS rn
   FROM scored),
 best AS (
-  SELECT r.posting_id, r.role_id, r.score, r.body, r.title_score, r.title_text, r.items,
+  SELECT r.posting_id, r.role_id, r.score, r.body, r.domain, r.title_score, r.title_text, r.items,
          tb.spec AS title_spec, nt.spec AS nt_spec, nt.overrides AS nt_overrides, nt.text AS nt_text,
          coalesce(nc.n, 0) AS nt_ctx_n, nc.texts AS nt_ctx_texts
   FROM ranked r
@@ -86,8 +100,8 @@ decided AS (
   SELECT *,
     CASE
       WHEN nt_spec IS NOT NULL AND (nt_overrides OR title_spec IS NULL OR nt_spec > title_spec) THEN false
-      WHEN title_spec IS NOT NULL THEN NOT (nt_ctx_n >= $context_veto AND body < $body_threshold)
-      ELSE body >= $body_threshold AND NOT (nt_ctx_n >= $context_veto)
+      WHEN title_spec IS NOT NULL THEN NOT (nt_ctx_n >= $context_veto AND domain < $weak_title_min)
+      ELSE domain >= $body_threshold AND NOT (nt_ctx_n >= $context_veto)
     END AS is_target
   FROM best),
 alts AS (
@@ -126,6 +140,7 @@ def classify_roles(con: duckdb.DuckDBPyConnection, posting_ids: Sequence[str] | 
             "ids": ids, "f_req": f["required"], "f_pref": f["preferred"], "f_men": f["mentioned"], "f_not": f["not_required"],
             "title_weight": p["title_weight"], "body_title_weight": p["body_title_weight"],
             "body_threshold": p["body_threshold"], "context_veto": p["context_veto"],
+            "weak_title_min": p["weak_title_min"], "weak": [w.lower() for w in p["weak_titles"]], "generic": list(p["generic_skills"]),
         },
     ).fetchall()
     out = []

@@ -324,6 +324,9 @@ def _check_references(tax: Taxonomy) -> None:
             level = role.education.get(key)
             if level and level not in tax.terms["education"]:
                 p.append(Problem(role.file, role.line, f"{role.id}: unknown education level {level!r}"))
+    for sid in (tax.cues.get("role_classification") or {}).get("generic_skills") or []:
+        if sid not in tax.terms["skill"]:
+            p.append(Problem("cues.yaml", 1, f"role_classification.generic_skills names unknown skill {sid!r}"))
     creds = tax.terms["credential"]
     for cred in creds.values():
         for rel in ("implies", "satisfied_by"):
