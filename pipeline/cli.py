@@ -64,10 +64,10 @@ def cli(ctx: click.Context, db: str, taxonomy_dir: str | None, hcpcs: str | None
     ctx.obj = {"db": db, "taxonomy": taxonomy_dir}
 
 
-def _context(ctx: click.Context):
+def _context(ctx: click.Context, log_json: bool = False):
     from .runner import open_context
 
-    c = open_context(ctx.obj["db"], ctx.obj["taxonomy"])
+    c = open_context(ctx.obj["db"], ctx.obj["taxonomy"], events=_events(log_json))
     ctx.call_on_close(c.con.close)  # release the file lock as soon as the command ends
     return c
 
@@ -158,31 +158,80 @@ def taxonomy_show(ctx: click.Context, role: str | None) -> None:
 # --- pipeline steps ----------------------------------------------------------------------
 
 
-def _print_rejects(rejects: list[Reject]) -> None:
+def _print_rejects(rejects: list[Reject], log_json: bool = False) -> None:
+    if log_json:
+        return  # already emitted as "reject" events
     for r in rejects:
-        click.echo(f"rejected: {r.source}: {r.reason}", err=True)
+        where = f"{r.source}" if r.record is None or r.source.endswith(f"#{r.record}") else f"{r.source} record {r.record}"
+        click.echo(f"rejected: {where}: {r.reason}", err=True)
+
+
+def _parse_map(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, col = pair.partition("=")
+        if not sep or key not in ("text", "title", "id", "company", "location", "date_posted", "url") or not col:
+            _fail(f"--map takes FIELD=COLUMN with FIELD one of text, title, id, company, location, date_posted, url; got {pair!r}", EXIT_USAGE)
+        out[key] = col
+    return out
+
+
+def _events(log_json: bool) -> Callable[..., None]:
+    """JSON log lines with --log-json; a progress bar on a terminal; silence under cron."""
+    if log_json:
+        from datetime import datetime, timezone
+
+        def emit(event: str, **fields: Any) -> None:
+            stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+            click.echo(json.dumps({"ts": stamp, "event": event, **fields}, ensure_ascii=False), err=True)
+
+        return emit
+    if sys.stderr.isatty():
+        def bar(event: str, **fields: Any) -> None:
+            if event == "ingest_batch":
+                click.echo(f"\ringesting: {fields['read']} read", err=True, nl=False)
+            elif event == "extract_start":
+                click.echo("", err=True)
+            elif event == "extract_batch" and fields.get("pending"):
+                done, total = fields["extracted"], fields["pending"]
+                filled = int(30 * done / total)
+                click.echo(f"\rextracting [{'#' * filled}{' ' * (30 - filled)}] {done}/{total}", err=True, nl=False)
+            elif event == "roles":
+                click.echo("", err=True)
+
+        return bar
+    return lambda event, **fields: None
+
+
+LOG_JSON = click.option("--log-json", is_flag=True, help="Emit progress and the summary as JSON lines on stderr (for cron / journald).")
+MAX_BYTES = click.option("--max-bytes", type=int, default=None, help="Reject files and records larger than this (default 5 MiB).")
+MAP = click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN", help="Column mapping for CSV/JSON feeds, e.g. --map text=body_html.")
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--max-bytes", type=int, default=None, help="Refuse files (and records) larger than this.")
+@MAX_BYTES
+@MAP
+@LOG_JSON
 @click.pass_context
 @friendly
-def ingest(ctx: click.Context, paths: tuple[str, ...], max_bytes: int | None) -> None:
+def ingest(ctx: click.Context, paths: tuple[str, ...], max_bytes: int | None, mapping: tuple[str, ...], log_json: bool) -> None:
     """Read posting files (directories recursively; '-' reads stdin) into the database.
 
     \b
     Example:
       jobfit ingest sample_postings/
       cat posting.txt | jobfit ingest -
+      jobfit ingest export.csv --map text=body_html --map title=job_name
     """
     from .runner import ingest as do_ingest
 
-    c = _context(ctx)
+    mp = _parse_map(mapping)
+    c = _context(ctx, log_json)
     run_id = store.start_run(c.con, "ingest", c.tax.version, "-")
-    res = do_ingest(c, list(paths), run_id=run_id, stdin=sys.stdin.buffer, max_bytes=max_bytes)
+    res = do_ingest(c, list(paths), run_id=run_id, stdin=sys.stdin.buffer, max_bytes=max_bytes, mapping=mp)
     store.finish_run(c.con, run_id, "ok" if not res.rejects else "rejects", res.counts)
-    _print_rejects(res.rejects)
+    _print_rejects(res.rejects, log_json)
     click.echo(f"ingested: {res.counts['new']} new, {res.counts['updated']} updated, {res.counts['unchanged']} unchanged, {res.counts['rejected']} rejected")
     if res.rejects:
         sys.exit(EXIT_REJECTS)
@@ -218,11 +267,15 @@ def extract(ctx: click.Context, paths: tuple[str, ...], fmt: str, full: bool) ->
     from .runner import extract_pending
 
     c = _context(ctx)
-    n = extract_pending(c, full=full)
+    failed: list[Reject] = []
+    n = extract_pending(c, full=full, failures=failed)
+    _print_rejects(failed)
     if fmt == "json":
         _emit(list(export.records(c.con)), fmt)
     else:
-        click.echo(f"extracted {n} posting(s)")
+        click.echo(f"extracted {n} posting(s)" + (f", {len(failed)} failed" if failed else ""))
+    if failed:
+        sys.exit(EXIT_REJECTS)
 
 
 def _emit(recs: list[dict[str, Any]], fmt: str) -> None:
@@ -294,45 +347,163 @@ def report(ctx: click.Context, out: str, formats: str, profile_id: str | None) -
 @click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
 @click.option("--format", "formats", default="html,md,csv,json", show_default=True)
 @click.option("--full", is_flag=True, help="Re-extract every posting, changed or not.")
+@MAX_BYTES
+@MAP
+@LOG_JSON
 @click.pass_context
 @friendly
-def run(ctx: click.Context, paths: tuple[str, ...], profile: str | None, out: str, formats: str, full: bool) -> None:
-    """Ingest, extract, match and report in one go.
+def run(ctx: click.Context, paths: tuple[str, ...], profile: str | None, out: str, formats: str, full: bool,
+        max_bytes: int | None, mapping: tuple[str, ...], log_json: bool) -> None:
+    """Ingest, extract, match and report in one go. Safe to re-run: only new or changed
+    postings are extracted, and a killed run is finished by the next one.
 
     \b
     Example:
       jobfit run sample_postings/ --profile sample_profiles/cpb_biller.yaml --out reports/
+      jobfit --db /var/lib/jobfit/jobs.duckdb run /srv/feeds/ --log-json   # under cron
     """
-    from .runner import extract_pending, ingest as do_ingest, match as do_match
     from .nlp import EXTRACTOR_VERSION
+    from .runner import extract_pending, ingest as do_ingest, match as do_match
 
+    fmts = [f.strip() for f in formats.split(",") if f.strip()]
+    bad = [f for f in fmts if f not in report_mod.FORMATS]
+    if bad:
+        _fail(f"unknown report format(s): {', '.join(bad)}; choose from {', '.join(report_mod.FORMATS)}", EXIT_USAGE)
+    mp = _parse_map(mapping)
     t0 = time.perf_counter()
-    c = _context(ctx)
+    c = _context(ctx, log_json)
     run_id = store.start_run(c.con, "run", c.tax.version, EXTRACTOR_VERSION)
-    res = do_ingest(c, list(paths), run_id=run_id, stdin=sys.stdin.buffer)
-    _print_rejects(res.rejects)
-    n = extract_pending(c, run_id=run_id, full=full)
+    c.events("run_start", run_id=run_id, paths=list(paths))
+    res = do_ingest(c, list(paths), run_id=run_id, stdin=sys.stdin.buffer, max_bytes=max_bytes, mapping=mp)
+    _print_rejects(res.rejects, log_json)
+    failed: list[Reject] = []
+    n = extract_pending(c, run_id=run_id, full=full, failures=failed)
+    _print_rejects(failed, log_json)
+    res.rejects += failed
+    res.counts["rejected"] += len(failed)
     _, fits, prof = do_match(c, profile)
     res.counts["extracted"] = n
-    written = report_mod.write_reports(c.con, out, [f.strip() for f in formats.split(",") if f.strip()], prof.profile_id if prof else None)
-    store.finish_run(c.con, run_id, "ok" if not res.rejects else "rejects", res.counts)
+    c.events("report_start", out=str(out))
+    written = report_mod.write_reports(c.con, out, fmts, prof.profile_id if prof else None)
+    status = "ok" if not res.rejects else "rejects"
+    store.finish_run(c.con, run_id, status, res.counts)
     dt = time.perf_counter() - t0
     roles = dict(c.con.execute("SELECT role_id, count(*) FROM posting_roles GROUP BY 1 ORDER BY 1").fetchall())
-    click.echo(f"run {run_id}: {res.counts['new']} new, {res.counts['updated']} updated, {res.counts['unchanged']} unchanged, "
-               f"{res.counts['rejected']} rejected; extracted {n} in {dt:.1f}s")
-    click.echo("roles: " + ", ".join(f"{k} {v}" for k, v in roles.items()))
+    if log_json:
+        c.events("run_end", run_id=run_id, status=status, seconds=round(dt, 2), **res.counts, roles=roles,
+                 reports=[str(p) for p in written])
+    else:
+        click.echo(f"run {run_id}: {res.counts['new']} new, {res.counts['updated']} updated, {res.counts['unchanged']} unchanged, "
+                   f"{res.counts['rejected']} rejected; extracted {n} in {dt:.1f}s")
+        click.echo("roles: " + ", ".join(f"{k} {v}" for k, v in roles.items()))
     if prof:
         for w in prof.warnings:
             click.echo(f"profile warning: {w}", err=True)
-        titles = dict(c.con.execute("SELECT posting_id, coalesce(title, source) FROM postings").fetchall())
-        top = sorted(fits, key=lambda f: (-f.score, f.posting_id))[:5]
-        click.echo(f"top fits for {prof.name}:")
-        for f in top:
-            click.echo(f"  {f.score:5.1f}  {f.band:<9}  {titles.get(f.posting_id, f.posting_id)}")
-    for p in written:
-        click.echo(f"wrote {p}")
+        if not log_json:
+            titles = dict(c.con.execute("SELECT posting_id, coalesce(title, source) FROM postings").fetchall())
+            top = sorted(fits, key=lambda f: (-f.score, f.posting_id))[:5]
+            click.echo(f"top fits for {prof.name}:")
+            for f in top:
+                click.echo(f"  {f.score:5.1f}  {f.band:<9}  {titles.get(f.posting_id, f.posting_id)}")
+    if not log_json:
+        for p in written:
+            click.echo(f"wrote {p}")
     if res.rejects:
         sys.exit(EXIT_REJECTS)
+
+
+@cli.command()
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@friendly
+def runs(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """List recent runs: start, end, status, counts, taxonomy version, duration.
+
+    \b
+    Example:
+      jobfit runs --limit 5
+    """
+    c = _context(ctx)
+    rows = c.con.execute(
+        """SELECT run_id, command, started_at, finished_at, status, n_new, n_unchanged, n_updated, n_rejected, n_extracted,
+                  taxonomy_version, round(date_diff('millisecond', started_at, finished_at) / 1000.0, 1) AS seconds
+           FROM runs ORDER BY run_id DESC LIMIT ?""", [limit]).fetchall()
+    cols = ["run_id", "command", "started_at", "finished_at", "status", "new", "unchanged", "updated", "rejected", "extracted", "taxonomy", "seconds"]
+    if as_json:
+        for r in rows:
+            click.echo(json.dumps({k: (str(v) if k.endswith("_at") and v is not None else v) for k, v in zip(cols, r)}))
+        return
+    click.echo(f"{'run':>4} {'command':<7} {'started (UTC)':<19} {'status':<11} {'new':>6} {'unch':>6} {'upd':>5} {'rej':>4} {'extr':>6} {'secs':>7}  taxonomy")
+    for r in rows:
+        started = str(r[2])[:19] if r[2] else ""
+        click.echo(f"{r[0]:>4} {r[1]:<7} {started:<19} {r[4]:<11} {r[5] or 0:>6} {r[6] or 0:>6} {r[7] or 0:>5} {r[8] or 0:>4} {r[9] or 0:>6} {r[11] if r[11] is not None else '':>7}  {r[10]}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@friendly
+def status(ctx: click.Context, as_json: bool) -> None:
+    """What is pending: postings to extract (new, changed, or made by another taxonomy/extractor
+    version), extractions without a role, and the last run's rejects.
+
+    \b
+    Example:
+      jobfit status
+    """
+    from .nlp import EXTRACTOR_VERSION
+
+    c = _context(ctx)
+    pending = len(store.pending_postings(c.con, c.tax.version, EXTRACTOR_VERSION))
+    info = {
+        "postings": c.con.execute("SELECT count(*) FROM postings").fetchone()[0],
+        "pending_extraction": pending,
+        "without_role": c.con.execute("SELECT count(*) FROM extractions LEFT JOIN posting_roles USING (posting_id) WHERE posting_roles.posting_id IS NULL").fetchone()[0],
+        "taxonomy_version": c.tax.version,
+    }
+    last = c.con.execute("SELECT run_id, status, finished_at FROM runs ORDER BY run_id DESC LIMIT 1").fetchone()
+    info["last_run"] = {"run_id": last[0], "status": last[1], "finished_at": str(last[2]) if last[2] else None} if last else None
+    rejects = c.con.execute("SELECT source, record, reason FROM rejects WHERE run_id = ? ORDER BY source, record", [last[0] if last else -1]).fetchall()
+    info["last_run_rejects"] = [{"source": s, "record": r, "reason": why} for s, r, why in rejects]
+    if as_json:
+        click.echo(json.dumps(info))
+        return
+    click.echo(f"postings: {info['postings']}, pending extraction: {pending}, without role: {info['without_role']} (taxonomy {c.tax.version})")
+    if last:
+        click.echo(f"last run: {last[0]} {last[1]} {str(last[2])[:19] if last[2] else ''}")
+    for r in info["last_run_rejects"]:
+        click.echo(f"  rejected: {r['source']}: {r['reason']}")
+
+
+@cli.command()
+@click.option("--older-than", "days", type=click.IntRange(min=0), required=True, help="Days.")
+@click.pass_context
+@friendly
+def prune(ctx: click.Context, days: int) -> None:
+    """Remove runs (and their reject records) finished more than DAYS days ago, and extraction
+    rows that no longer belong to a stored posting. Postings and current extractions stay.
+
+    \b
+    Example:
+      jobfit prune --older-than 90
+    """
+    from .runner import _in_transaction
+
+    c = _context(ctx)
+
+    def work() -> tuple[int, int]:
+        old = [r[0] for r in c.con.execute(
+            "SELECT run_id FROM runs WHERE status <> 'running' AND finished_at < now()::TIMESTAMP - to_days(?)", [days]).fetchall()]
+        c.con.execute("DELETE FROM rejects WHERE run_id IN (SELECT unnest(?))", [old])
+        c.con.execute("DELETE FROM runs WHERE run_id IN (SELECT unnest(?))", [old])
+        orphans = 0
+        for t in ("extractions", "extraction_items", "extraction_codes", "extraction_signals", "posting_roles", "matches"):
+            orphans += c.con.execute(f"DELETE FROM {t} WHERE posting_id NOT IN (SELECT posting_id FROM postings)").fetchone()[0]
+        return len(old), orphans
+
+    n_runs, n_rows = _in_transaction(c, work)
+    click.echo(f"pruned {n_runs} run(s) older than {days} day(s) and {n_rows} orphaned extraction row(s)")
 
 
 @cli.command()

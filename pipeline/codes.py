@@ -244,19 +244,23 @@ class FactReader:
                 lo_v, hi_v = None, v1
             elif pre.startswith(("from", "start", "min")) and v2 is None:
                 hi_v = None
-            mult = {"hour": self.annual_hours, "week": self.weeks, "month": 12.0, "year": 1.0}[period]
-            return {
-                "min": _clean_num(lo_v),
-                "max": _clean_num(hi_v),
-                "period": period,
-                "currency": currency,
-                "annual_min": _clean_num(round(lo_v * mult, 2)) if lo_v is not None else None,
-                "annual_max": _clean_num(round(hi_v * mult, 2)) if hi_v is not None else None,
-                "text": text[m.start() : m.end()].strip(),
-                "start": m.start() + (len(m.group(0)) - len(m.group(0).lstrip())),
-                "end": m.end(),
-            }
+            out = self.salary_record(lo_v, hi_v, period, currency)
+            out.update({"text": text[m.start() : m.end()].strip(),
+                        "start": m.start() + (len(m.group(0)) - len(m.group(0).lstrip())), "end": m.end()})
+            return out
         return None
+
+    def salary_record(self, lo: float | None, hi: float | None, period: str, currency: str) -> dict[str, Any]:
+        """A pay range with its annual equivalent (hours and weeks per year from cues.yaml)."""
+        mult = {"hour": self.annual_hours, "week": self.weeks, "month": 12.0, "year": 1.0}[period]
+        return {
+            "min": _clean_num(lo),
+            "max": _clean_num(hi),
+            "period": period,
+            "currency": currency,
+            "annual_min": _clean_num(round(lo * mult, 2)) if lo is not None else None,
+            "annual_max": _clean_num(round(hi * mult, 2)) if hi is not None else None,
+        }
 
     def read(self, text: str) -> dict[str, Any]:
         return {"experience_years_min": self.years(text), "salary": self.salary(text)}

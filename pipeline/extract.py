@@ -32,23 +32,52 @@ def _title_end(posting: Posting) -> int:
     return len(first) if posting.title.lower() in first.lower() else 0
 
 
-def extract(postings: Iterable[Posting], nlp: Language, *, batch_size: int = 64) -> Iterator[tuple[Posting, Extraction]]:
-    """Run the pipeline over postings, streaming: memory stays flat however many there are."""
+@dataclass
+class ExtractError:
+    """A posting the pipeline could not process: reported and left pending for the next run."""
+
+    posting_id: str
+    source: str
+    reason: str
+
+
+def extract(postings: Iterable[Posting], nlp: Language, *, batch_size: int = 64) -> Iterator[tuple[Posting, Extraction | ExtractError]]:
+    """Run the pipeline over postings, streaming: memory stays flat however many there are.
+    A posting that breaks the pipeline is reported as an :class:`ExtractError`; the rest go on."""
     tax_version = nlp.meta.get("jobfit", {}).get("taxonomy_version", "unknown")
+    facts = nlp.get_pipe("jobfit_resolver").facts
     buffer: list[Posting] = []
 
-    def run(batch: list[Posting]) -> Iterator[tuple[Posting, Extraction]]:
+    def docs_of(batch: list[Posting]) -> list[Any]:
         docs = []
         for p in batch:
             doc = nlp.make_doc(p.text)
             doc.user_data["text"] = p.text  # spares the components rebuilding it from tokens
             docs.append(doc)
-        for posting, doc in zip(batch, nlp.pipe(docs, batch_size=batch_size)):
-            data = dict(doc.user_data["jobfit"])
-            end = _title_end(posting)
-            for sig in data["signals"]:
-                sig["in_title"] = sig["start"] < end
-            yield posting, Extraction(posting.posting_id, posting.content_hash, tax_version, EXTRACTOR_VERSION, data)
+        return docs
+
+    def record(posting: Posting, doc: Any) -> Extraction:
+        data = dict(doc.user_data["jobfit"])
+        _apply_hints(data, posting.meta.get("hints") or {}, facts)
+        end = _title_end(posting)
+        for sig in data["signals"]:
+            sig["in_title"] = sig["start"] < end
+        return Extraction(posting.posting_id, posting.content_hash, tax_version, EXTRACTOR_VERSION, data)
+
+    def run(batch: list[Posting]) -> Iterator[tuple[Posting, Extraction | ExtractError]]:
+        try:
+            done = list(zip(batch, nlp.pipe(docs_of(batch), batch_size=batch_size)))
+        except Exception:  # find the posting that broke the batch; keep the others
+            for posting in batch:
+                try:
+                    doc = nlp(docs_of([posting])[0])
+                except Exception as exc:  # noqa: BLE001 - reported with its reason, never fatal
+                    yield posting, ExtractError(posting.posting_id, posting.source, f"extraction failed: {exc.__class__.__name__}: {str(exc)[:200]}")
+                    continue
+                yield posting, record(posting, doc)
+            return
+        for posting, doc in done:
+            yield posting, record(posting, doc)
 
     for posting in postings:
         buffer.append(posting)
@@ -57,3 +86,21 @@ def extract(postings: Iterable[Posting], nlp: Language, *, batch_size: int = 64)
             buffer = []
     if buffer:
         yield from run(buffer)
+
+
+def _apply_hints(data: dict[str, Any], hints: dict[str, Any], facts: Any) -> None:
+    """Structured fields from the source (schema.org JobPosting, scraper columns) win over what
+    the text suggests: the employer stated them in a field, not in prose."""
+    sal = hints.get("salary")
+    if sal and sal.get("period") in ("hour", "week", "month", "year"):
+        rec = facts.salary_record(sal.get("min"), sal.get("max"), sal["period"], sal.get("currency") or "USD")
+        rec["text"] = "(structured baseSalary)"
+        data["salary"] = rec
+    if hints.get("work_arrangement"):
+        data["work_arrangement"] = hints["work_arrangement"]
+    if hints.get("employment_type"):
+        data["employment_type"] = hints["employment_type"]
+    if hints.get("experience_years_min") is not None and data.get("experience_years_min") is None:
+        v = float(hints["experience_years_min"])
+        data["experience_years_min"] = int(v) if v.is_integer() else v
+

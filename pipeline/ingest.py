@@ -55,6 +55,9 @@ class Posting:
         h.update((self.title or "").encode("utf-8"))
         h.update(b"\0")
         h.update(self.text.encode("utf-8"))
+        if self.meta.get("hints"):
+            h.update(b"\0")
+            h.update(json.dumps(self.meta["hints"], sort_keys=True).encode("utf-8"))
         return h.hexdigest()[:20]
 
 
@@ -63,6 +66,16 @@ class Reject:
     source: str
     record: int | None
     reason: str
+
+
+@dataclass
+class ReadOptions:
+    """How to read inputs: the size limit, and a column mapping for CSV/JSON feeds whose field
+    names jobfit does not know (``{"text": "body_html", "title": "job_name"}``)."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    mapping: dict[str, str] = field(default_factory=dict)
+    stdin: Any = None
 
 
 class IngestError(Exception):
@@ -86,15 +99,19 @@ def iter_files(paths: Iterable[str]) -> Iterator[str]:
             raise IngestError(f"{raw}: no such file or directory")
 
 
-def read_postings(paths: Iterable[str], *, max_bytes: int = DEFAULT_MAX_BYTES, stdin: Any = None) -> Iterator[Posting | Reject]:
+def read_postings(paths: Iterable[str], *, max_bytes: int = DEFAULT_MAX_BYTES, stdin: Any = None,
+                  mapping: dict[str, str] | None = None) -> Iterator[Posting | Reject]:
+    opts = ReadOptions(max_bytes, dict(mapping or {}), stdin)
     for path in iter_files(paths):
-        yield from read_path(path, max_bytes=max_bytes, stdin=stdin)
+        yield from read_path(path, opts)
 
 
-def read_path(path: str, *, max_bytes: int = DEFAULT_MAX_BYTES, stdin: Any = None) -> Iterator[Posting | Reject]:
+def read_path(path: str, opts: ReadOptions | None = None) -> Iterator[Posting | Reject]:
+    opts = opts or ReadOptions()
+    max_bytes = opts.max_bytes
     try:
         if path == "-":
-            stream = stdin if stdin is not None else sys.stdin.buffer
+            stream = opts.stdin if opts.stdin is not None else sys.stdin.buffer
             data = stream.read()
             if isinstance(data, str):
                 data = data.encode("utf-8")
@@ -120,10 +137,13 @@ def read_path(path: str, *, max_bytes: int = DEFAULT_MAX_BYTES, stdin: Any = Non
         yield Reject(name, None, "empty file")
         return
     if suffix in JSONL_SUFFIXES:
-        yield from _read_jsonl(name, data, max_bytes)
+        yield from _read_jsonl(name, data, opts)
         return
     if suffix in CSV_SUFFIXES:
-        yield from _read_csv(name, data, suffix, max_bytes)
+        yield from _read_csv(name, data, suffix, opts)
+        return
+    if len(data) > max_bytes:
+        yield Reject(name, None, f"input is {len(data):,} bytes, over the {max_bytes:,}-byte limit")
         return
     text, encoding, problem = decode(data)
     if problem:
@@ -135,12 +155,20 @@ def read_path(path: str, *, max_bytes: int = DEFAULT_MAX_BYTES, stdin: Any = Non
         except json.JSONDecodeError as exc:
             yield Reject(name, None, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
             return
-        objs = obj if isinstance(obj, list) else [obj]
+        jobs = jobpostings_in_jsonld(obj)
+        objs = jobs if jobs else (obj if isinstance(obj, list) else [obj])
+        many = len(objs) > 1 or isinstance(obj, list)
         for n, o in enumerate(objs, 1):
-            src = f"{name}#{n}" if isinstance(obj, list) else name
-            yield _from_record(src, n if isinstance(obj, list) else None, o, "json", encoding)
+            src = f"{name}#{n}" if many else name
+            yield _from_record(src, n if many else None, o, "json", encoding, opts.mapping)
         return
     if suffix in HTML_SUFFIXES or (suffix not in TEXT_SUFFIXES and _TAG.search(text[:5000])):
+        jobs = jobpostings_in_html(text)
+        if jobs:  # schema.org JobPosting JSON-LD: the employer's own structured record comes first
+            for n, o in enumerate(jobs, 1):
+                src = f"{name}#{n}" if len(jobs) > 1 else name
+                yield _from_record(src, n if len(jobs) > 1 else None, o, "html", encoding, {})
+            return
         title, body = html_to_text(text)
         yield _posting(name, None, title, body, "html", {}, encoding)
         return
@@ -223,7 +251,9 @@ def _posting(source: str, record: int | None, title: str | None, body: str, fmt:
     return Posting(posting_id or source, source, title, body, fmt, meta, encoding)
 
 
-def _pick(rec: dict[str, Any], keys: tuple[str, ...]) -> Any:
+def _pick(rec: dict[str, Any], keys: tuple[str, ...], mapping: dict[str, str] | None = None, role: str = "") -> Any:
+    if mapping and role in mapping:
+        return rec.get(mapping[role]) if rec.get(mapping[role]) not in (None, "") else None
     lowered = {str(k).lower().strip(): v for k, v in rec.items()}
     for k in keys:
         v = lowered.get(k)
@@ -232,22 +262,164 @@ def _pick(rec: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
-def _from_record(source: str, record: int | None, rec: Any, fmt: str, encoding: str) -> Posting | Reject:
+def _from_record(source: str, record: int | None, rec: Any, fmt: str, encoding: str, mapping: dict[str, str] | None = None) -> Posting | Reject:
     if not isinstance(rec, dict):
         return Reject(source, record, f"expected a JSON object, got {type(rec).__name__}")
-    body = _pick(rec, TEXT_KEYS)
-    title = _pick(rec, TITLE_KEYS)
+    if str(rec.get("@type", "")) == "JobPosting":
+        rec = _flatten_jobposting(rec)
+    body = _pick(rec, TEXT_KEYS, mapping, "text")
+    title = _pick(rec, TITLE_KEYS, mapping, "title")
     if body is None:
-        return Reject(source, record, f"no text field (looked for: {', '.join(TEXT_KEYS)})")
+        where = f"column {mapping['text']!r}" if mapping and "text" in mapping else f"looked for: {', '.join(TEXT_KEYS)}"
+        return Reject(source, record, f"no text field ({where})")
     body = str(body)
     if _TAG.search(body[:5000]):
         _, body = html_to_text(body)
-    rid = _pick(rec, ID_KEYS)
-    meta = {k: str(v) for k, v in ((k, _pick(rec, keys)) for k, keys in META_KEYS.items()) if v is not None}
+    for extra in ("qualifications", "educationrequirements_text"):
+        more = rec.get(extra)
+        if isinstance(more, str) and more.strip() and more.strip()[:60] not in body:
+            body += f"\n\n{'Qualifications' if extra == 'qualifications' else 'Education'}:\n{html_to_text(more)[1] if _TAG.search(more) else more}"
+    rid = _pick(rec, ID_KEYS, mapping, "id")
+    meta: dict[str, Any] = {k: str(v) for k, v in ((k, _pick(rec, keys, mapping, k)) for k, keys in META_KEYS.items()) if v is not None}
+    hints = rec.get("_hints") if isinstance(rec.get("_hints"), dict) else feed_hints(rec)
+    if hints:
+        meta["hints"] = hints
     return _posting(source, record, str(title) if title is not None else None, body, fmt, meta, encoding, str(rid) if rid is not None else None)
 
 
-def _read_jsonl(name: str, data: bytes, max_bytes: int) -> Iterator[Posting | Reject]:
+# --- structured fields: schema.org JobPosting and scraper exports ----------------------------
+
+_JSONLD = re.compile(r"<script[^>]+type\s*=\s*[\"']application/ld\+json[\"'][^>]*>(.*?)</script>", re.I | re.S)
+_UNIT = {"HOUR": "hour", "WEEK": "week", "MONTH": "month", "YEAR": "year", "ANNUAL": "year"}
+_EMPLOYMENT = {"FULL_TIME": "full_time", "PART_TIME": "part_time", "CONTRACTOR": "contract", "CONTRACT": "contract",
+               "TEMPORARY": "temporary", "INTERN": "internship", "PER_DIEM": "per_diem", "FULLTIME": "full_time",
+               "PARTTIME": "part_time", "INTERNSHIP": "internship"}
+
+
+def jobpostings_in_jsonld(obj: Any) -> list[dict[str, Any]]:
+    """Every schema.org JobPosting in a JSON-LD value (an object, a list, or an @graph)."""
+    out: list[dict[str, Any]] = []
+    stack = [obj]
+    while stack:
+        o = stack.pop(0)
+        if isinstance(o, list):
+            stack[0:0] = o
+        elif isinstance(o, dict):
+            t = o.get("@type")
+            if t == "JobPosting" or (isinstance(t, list) and "JobPosting" in t):
+                out.append(o)
+            elif "@graph" in o:
+                stack.insert(0, o["@graph"])
+    return out
+
+
+def jobpostings_in_html(html: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for block in _JSONLD.findall(html):
+        try:
+            found += jobpostings_in_jsonld(json.loads(block.strip()))
+        except json.JSONDecodeError:
+            continue
+    return found
+
+
+def _text_of(v: Any) -> str | None:
+    if isinstance(v, dict):
+        v = v.get("name") or v.get("value") or v.get("description")
+    if isinstance(v, list):
+        v = ", ".join(str(_text_of(x)) for x in v if _text_of(x))
+    return str(v) if v not in (None, "") else None
+
+
+def _flatten_jobposting(jp: dict[str, Any]) -> dict[str, Any]:
+    """A JobPosting as a plain record, with its structured pay, remote flag, employment type and
+    experience as hints that take precedence over what the text suggests."""
+    loc = jp.get("jobLocation")
+    loc = loc[0] if isinstance(loc, list) and loc else loc
+    addr = loc.get("address") if isinstance(loc, dict) else None
+    location = None
+    if isinstance(addr, dict):
+        location = ", ".join(str(addr[k]) for k in ("addressLocality", "addressRegion", "addressCountry") if isinstance(addr.get(k), str))
+    ident = jp.get("identifier")
+    rec: dict[str, Any] = {
+        "title": _text_of(jp.get("title")),
+        "description": jp.get("description"),
+        "id": _text_of(ident) if ident else None,
+        "company": _text_of(jp.get("hiringOrganization")),
+        "location": location or None,
+        "date_posted": jp.get("datePosted"),
+        "url": jp.get("url"),
+        "qualifications": _text_of(jp.get("qualifications")),
+    }
+    edu = jp.get("educationRequirements")
+    if edu:
+        rec["educationrequirements_text"] = _text_of(edu) if not isinstance(edu, dict) else str(edu.get("credentialCategory") or "")
+    hints: dict[str, Any] = {}
+    jlt = jp.get("jobLocationType")
+    if jlt == "TELECOMMUTE" or (isinstance(jlt, list) and "TELECOMMUTE" in jlt):
+        hints["work_arrangement"] = "remote"
+    et = jp.get("employmentType")
+    et = et[0] if isinstance(et, list) and et else et
+    if isinstance(et, str) and et.upper().replace("-", "_") in _EMPLOYMENT:
+        hints["employment_type"] = _EMPLOYMENT[et.upper().replace("-", "_")]
+    sal = jp.get("baseSalary")
+    if isinstance(sal, dict):
+        val = sal.get("value")
+        cur = sal.get("currency")
+        if isinstance(val, dict):
+            lo, hi = val.get("minValue"), val.get("maxValue")
+            if lo is None and hi is None:
+                lo = hi = val.get("value")
+            unit = _UNIT.get(str(val.get("unitText", "")).upper())
+        else:
+            lo = hi = val
+            unit = None
+        try:
+            lo = float(lo) if lo is not None else None
+            hi = float(hi) if hi is not None else None
+        except (TypeError, ValueError):
+            lo = hi = None
+        if (lo is not None or hi is not None) and unit:
+            hints["salary"] = {"min": lo, "max": hi, "period": unit, "currency": str(cur or "USD").upper()}
+    exp = jp.get("experienceRequirements")
+    if isinstance(exp, dict) and exp.get("monthsOfExperience") is not None:
+        try:
+            hints["experience_years_min"] = round(float(exp["monthsOfExperience"]) / 12, 2)
+        except (TypeError, ValueError):
+            pass
+    elif isinstance(exp, str) and exp.strip():
+        rec["qualifications"] = ((rec.get("qualifications") or "") + "\n" + exp).strip()
+    rec["_hints"] = hints
+    return rec
+
+
+_INTERVALS = {"hourly": "hour", "yearly": "year", "annual": "year", "monthly": "month", "weekly": "week"}
+
+
+def feed_hints(rec: dict[str, Any]) -> dict[str, Any]:
+    """Structured columns of scraper exports (JobSpy: min_amount, max_amount, interval, currency,
+    is_remote, job_type) as hints."""
+    low = {str(k).lower(): v for k, v in rec.items()}
+    hints: dict[str, Any] = {}
+    interval = _INTERVALS.get(str(low.get("interval") or "").lower())
+    if interval and (low.get("min_amount") not in (None, "") or low.get("max_amount") not in (None, "")):
+        try:
+            lo = float(low["min_amount"]) if low.get("min_amount") not in (None, "") else None
+            hi = float(low["max_amount"]) if low.get("max_amount") not in (None, "") else None
+            hints["salary"] = {"min": lo, "max": hi, "period": interval, "currency": str(low.get("currency") or "USD").upper()}
+        except (TypeError, ValueError):
+            pass
+    remote = low.get("is_remote")
+    if remote in (True, "True", "true", "1", 1):
+        hints["work_arrangement"] = "remote"
+    jt = str(low.get("job_type") or "").split(",")[0].strip().upper().replace("-", "")
+    if jt in _EMPLOYMENT:
+        hints["employment_type"] = _EMPLOYMENT[jt]
+    return hints
+
+
+def _read_jsonl(name: str, data: bytes, opts: ReadOptions) -> Iterator[Posting | Reject]:
+    max_bytes = opts.max_bytes
     for n, raw in enumerate(data.split(b"\n"), 1):
         if not raw.strip():
             continue
@@ -264,10 +436,11 @@ def _read_jsonl(name: str, data: bytes, max_bytes: int) -> Iterator[Posting | Re
         except json.JSONDecodeError as exc:
             yield Reject(src, n, f"malformed JSON line: {exc.msg} at column {exc.colno}")
             continue
-        yield _from_record(src, n, obj, "jsonl", encoding)
+        yield _from_record(src, n, obj, "jsonl", encoding, opts.mapping)
 
 
-def _read_csv(name: str, data: bytes, suffix: str, max_bytes: int) -> Iterator[Posting | Reject]:
+def _read_csv(name: str, data: bytes, suffix: str, opts: ReadOptions) -> Iterator[Posting | Reject]:
+    max_bytes = opts.max_bytes
     text, encoding, problem = decode(data)
     if problem:
         yield Reject(name, None, problem)
@@ -275,11 +448,18 @@ def _read_csv(name: str, data: bytes, suffix: str, max_bytes: int) -> Iterator[P
     csv.field_size_limit(max(max_bytes, 131072))
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
     fields = [str(f).lower().strip() for f in reader.fieldnames or []]
-    if not any(k in fields for k in TEXT_KEYS):
+    if "text" in opts.mapping:
+        if opts.mapping["text"] not in (reader.fieldnames or []):
+            yield Reject(name, None, f"CSV has no column {opts.mapping['text']!r} (from --map text=...; found: {', '.join(reader.fieldnames or []) or 'none'})")
+            return
+    elif not any(k in fields for k in TEXT_KEYS):
         yield Reject(name, None, f"CSV has no text column (looked for: {', '.join(TEXT_KEYS)}; found: {', '.join(fields) or 'none'})")
         return
     try:
         for n, row in enumerate(reader, 1):
-            yield _from_record(f"{name}#{n}", n, row, "csv", encoding)
+            if len(str(row)) > max_bytes:
+                yield Reject(f"{name}#{n}", n, f"record is over the {max_bytes:,}-byte limit")
+                continue
+            yield _from_record(f"{name}#{n}", n, row, "csv", encoding, opts.mapping)
     except csv.Error as exc:
         yield Reject(name, None, f"malformed CSV: {exc}")

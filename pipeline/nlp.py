@@ -32,6 +32,9 @@ from . import codes as codes_mod
 from .taxonomy import Taxonomy
 
 EXTRACTOR_VERSION = "1"
+# No parser or NER here, so spaCy's 1,000,000-character guard (sized for those) does not apply;
+# ingest's --max-bytes limit is what bounds a posting.
+MAX_LENGTH = 50_000_000
 TERM_KINDS = ("credential", "code_system", "skill", "education")
 LEVEL_RANK = {"required": 3, "preferred": 2, "not_required": 1, "mentioned": 0}
 SPANS_LOWER = "jobfit_lower"
@@ -106,6 +109,7 @@ def _rules(tax: Taxonomy) -> dict[str, Any]:
 def build_nlp(tax: Taxonomy) -> Language:
     """A fresh pipeline from the taxonomy. Slow-ish (pattern compilation); use :func:`load_nlp`."""
     nlp = spacy.blank("en")
+    nlp.max_length = MAX_LENGTH
     nlp.add_pipe("jobfit_sentences")
     lower, orth = _phrase_patterns(tax)
     ruler_lower = nlp.add_pipe(
@@ -141,7 +145,9 @@ def load_nlp(tax: Taxonomy, cache_dir: Path | None = None) -> Language:
     path = cache_dir / f"nlp-{tax.version}-x{EXTRACTOR_VERSION}-spacy{spacy.__version__}"
     if (path / "meta.json").exists():
         try:
-            return spacy.load(path)
+            nlp = spacy.load(path)
+            nlp.max_length = MAX_LENGTH
+            return nlp
         except Exception:  # a half-written or stale cache: rebuild it
             pass
     nlp = build_nlp(tax)

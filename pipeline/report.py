@@ -14,7 +14,6 @@ import os
 import re
 import tempfile
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -49,7 +48,7 @@ def csv_cell(value: Any) -> str:
 
 def atomic_write(path: Path, data: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(data)
@@ -88,8 +87,14 @@ def gather(con: duckdb.DuckDBPyConnection, profile_id: str | None = None) -> dic
         "cred_demand": cred_demand.most_common(12),
         "sys_demand": sys_demand.most_common(12),
         "n_target": sum(1 for r in recs if r["role"]["id"] != "none"),
-        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        # no wall-clock time: the same database gives byte-identical reports
+        "generated": f"taxonomy {export_version(con)}",
     }
+
+
+def export_version(con: duckdb.DuckDBPyConnection) -> str:
+    row = con.execute("SELECT value FROM meta WHERE key = 'taxonomy_version'").fetchone()
+    return row[0] if row else "?"
 
 
 def _bar_chart(pairs: list[tuple[str, int]], width: int = 420) -> dict[str, Any]:
@@ -100,6 +105,9 @@ def _bar_chart(pairs: list[tuple[str, int]], width: int = 420) -> dict[str, Any]
 
 def write_reports(con: duckdb.DuckDBPyConnection, out: str | Path, formats: Sequence[str] = FORMATS, profile_id: str | None = None) -> list[Path]:
     out = Path(out)
+    if out.is_dir():  # temporary files of a report run that was killed before its rename
+        for stale in out.glob(".jobfit*.tmp*"):
+            stale.unlink(missing_ok=True)
     data = gather(con, profile_id)
     stem = f"jobfit-{_safe(profile_id)}" if profile_id else "jobfit"
     written: list[Path] = []

@@ -1,11 +1,15 @@
 """The Python API behind every CLI command: files → postings → extractions → roles → fits → reports.
 
-Each step reads what the previous one stored in DuckDB, so any step can be re-run alone and a
-run can stop anywhere and be picked up again.
+Each step reads what the previous one stored in DuckDB and commits its work in batches inside
+transactions, so a run can be killed anywhere and the next run finishes the job: postings already
+stored are unchanged (same id, same content hash) and skipped, extractions already committed are
+kept, roles are (re)computed for every extraction that has none, and reports are rewritten whole.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -13,14 +17,26 @@ from typing import Any, Callable, Iterable, Sequence
 import duckdb
 
 from . import export, store
-from .extract import extract
+from .extract import ExtractError, extract
 from .ingest import Posting, Reject, read_postings
-from .match import classify_roles, credential_links, fit_posting, save_fits, Fit
+from .match import Fit, classify_roles, credential_links, fit_posting, save_fits
 from .nlp import EXTRACTOR_VERSION, load_nlp
 from .profile import Profile, load_profile
 from .taxonomy import Taxonomy, load_taxonomy, require_valid
 
-BATCH = 500
+Events = Callable[..., None]
+
+
+def batch_size() -> int:
+    """Rows per transaction (``JOBFIT_BATCH``): small enough to lose little on a kill."""
+    try:
+        return max(1, int(os.environ.get("JOBFIT_BATCH", "500")))
+    except ValueError:
+        return 500
+
+
+def _quiet(event: str, **fields: Any) -> None:
+    return None
 
 
 @dataclass
@@ -30,6 +46,7 @@ class Context:
     con: duckdb.DuckDBPyConnection
     tax: Taxonomy
     cache_dir: Path | None = None
+    events: Events = _quiet
     _nlp: Any = None
 
     @property
@@ -39,74 +56,14 @@ class Context:
         return self._nlp
 
 
-def open_context(db: str, taxonomy_dir: str | Path | None = None, cache_dir: Path | None = None) -> Context:
+def open_context(db: str, taxonomy_dir: str | Path | None = None, cache_dir: Path | None = None, events: Events = _quiet) -> Context:
     tax = require_valid(load_taxonomy(Path(taxonomy_dir) if taxonomy_dir else None))
     con = store.connect(db)
     if store.meta(con, "taxonomy_version") != tax.version:
         store.load_taxonomy(con, tax)
-    return Context(con, tax, cache_dir)
-
-
-@dataclass
-class IngestResult:
-    run_id: int | None
-    counts: dict[str, int] = field(default_factory=lambda: {"new": 0, "unchanged": 0, "updated": 0, "rejected": 0})
-    rejects: list[Reject] = field(default_factory=list)
-    posting_ids: list[str] = field(default_factory=list)
-
-
-def ingest(ctx: Context, paths: Sequence[str], *, run_id: int | None = None, stdin: Any = None, max_bytes: int | None = None) -> IngestResult:
-    """Read files into the postings table in transactional batches; rejects are stored with reasons."""
-    result = IngestResult(run_id)
-    batch: list[Posting] = []
-    kwargs = {"stdin": stdin}
-    if max_bytes:
-        kwargs["max_bytes"] = max_bytes
-
-    def flush() -> None:
-        counts = _in_transaction(ctx, lambda: store.save_postings(ctx.con, batch, run_id))
-        for k, v in counts.items():
-            result.counts[k] += v
-        result.posting_ids.extend(p.posting_id for p in batch)
-        batch.clear()
-
-    for item in read_postings(paths, **kwargs):
-        if isinstance(item, Reject):
-            result.rejects.append(item)
-            continue
-        batch.append(item)
-        if len(batch) >= BATCH:
-            flush()
-    if batch:
-        flush()
-    result.counts["rejected"] = len(result.rejects)
-    store.save_rejects(ctx.con, result.rejects, run_id)
-    return result
-
-
-def extract_pending(ctx: Context, *, run_id: int | None = None, full: bool = False, progress: Callable[[int], None] | None = None) -> int:
-    """Extract every posting not yet extracted with this taxonomy and extractor version."""
-    pending = store.pending_postings(ctx.con, ctx.tax.version, EXTRACTOR_VERSION, full=full)
-    done = 0
-    batch = []
-    for _, ex in extract(pending, ctx.nlp):
-        batch.append(ex)
-        if len(batch) >= BATCH:
-            done += _save_batch(ctx, batch, run_id)
-            if progress:
-                progress(done)
-            batch = []
-    if batch:
-        done += _save_batch(ctx, batch, run_id)
-        if progress:
-            progress(done)
-    # roles for every extraction that has none yet (this run's, or a killed run's)
-    unroled = [r[0] for r in ctx.con.execute(
-        "SELECT posting_id FROM extractions LEFT JOIN posting_roles USING (posting_id) WHERE posting_roles.posting_id IS NULL"
-    ).fetchall()]
-    if unroled:
-        _in_transaction(ctx, lambda: classify_roles(ctx.con, unroled))
-    return done
+    # we hold the database's lock: a run still marked running was killed
+    con.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
+    return Context(con, tax, cache_dir, events)
 
 
 def _in_transaction(ctx: Context, work: Callable[[], Any]) -> Any:
@@ -120,8 +77,81 @@ def _in_transaction(ctx: Context, work: Callable[[], Any]) -> Any:
     return out
 
 
-def _save_batch(ctx: Context, batch: list, run_id: int | None) -> int:
-    return _in_transaction(ctx, lambda: store.save_extractions(ctx.con, batch, run_id))
+@dataclass
+class IngestResult:
+    run_id: int | None
+    counts: dict[str, int] = field(default_factory=lambda: {"new": 0, "unchanged": 0, "updated": 0, "rejected": 0})
+    rejects: list[Reject] = field(default_factory=list)
+    posting_ids: list[str] = field(default_factory=list)
+
+
+def ingest(ctx: Context, paths: Sequence[str], *, run_id: int | None = None, stdin: Any = None,
+           max_bytes: int | None = None, mapping: dict[str, str] | None = None) -> IngestResult:
+    """Read files into the postings table in transactional batches; rejects are stored with reasons."""
+    result = IngestResult(run_id)
+    batch: list[Posting] = []
+    kwargs: dict[str, Any] = {"stdin": stdin, "mapping": mapping}
+    if max_bytes:
+        kwargs["max_bytes"] = max_bytes
+    size = batch_size()
+
+    def flush() -> None:
+        counts = _in_transaction(ctx, lambda: store.save_postings(ctx.con, batch, run_id))
+        for k, v in counts.items():
+            result.counts[k] += v
+        result.posting_ids.extend(p.posting_id for p in batch)
+        batch.clear()
+        ctx.events("ingest_batch", read=len(result.posting_ids), **{k: result.counts[k] for k in ("new", "updated", "unchanged")})
+
+    for item in read_postings(paths, **kwargs):
+        if isinstance(item, Reject):
+            result.rejects.append(item)
+            ctx.events("reject", source=item.source, record=item.record, reason=item.reason)
+            continue
+        batch.append(item)
+        if len(batch) >= size:
+            flush()
+    if batch:
+        flush()
+    result.counts["rejected"] = len(result.rejects)
+    store.save_rejects(ctx.con, result.rejects, run_id)
+    return result
+
+
+def extract_pending(ctx: Context, *, run_id: int | None = None, full: bool = False, failures: list[Reject] | None = None) -> int:
+    """Extract every posting not yet extracted with this taxonomy and extractor version, then
+    classify every extraction that has no role yet (this run's, or a killed run's). A posting the
+    pipeline fails on is recorded as a reject and stays pending."""
+    pending = store.pending_postings(ctx.con, ctx.tax.version, EXTRACTOR_VERSION, full=full)
+    ctx.events("extract_start", pending=len(pending))
+    done = 0
+    batch = []
+    size = batch_size()
+    failed: list[Reject] = []
+    for _, ex in extract(pending, ctx.nlp):
+        if isinstance(ex, ExtractError):
+            failed.append(Reject(ex.source, None, ex.reason))
+            ctx.events("reject", source=ex.source, record=None, reason=ex.reason)
+            continue
+        batch.append(ex)
+        if len(batch) >= size:
+            done += _in_transaction(ctx, lambda: store.save_extractions(ctx.con, batch, run_id))
+            batch = []
+            ctx.events("extract_batch", extracted=done, pending=len(pending))
+    if batch:
+        done += _in_transaction(ctx, lambda: store.save_extractions(ctx.con, batch, run_id))
+        ctx.events("extract_batch", extracted=done, pending=len(pending))
+    unroled = [r[0] for r in ctx.con.execute(
+        "SELECT posting_id FROM extractions LEFT JOIN posting_roles USING (posting_id) WHERE posting_roles.posting_id IS NULL"
+    ).fetchall()]
+    if unroled:
+        _in_transaction(ctx, lambda: classify_roles(ctx.con, unroled))
+        ctx.events("roles", classified=len(unroled))
+    if failed:
+        store.save_rejects(ctx.con, failed, run_id)
+        if failures is not None:
+            failures.extend(failed)
+    return done
 
 
 def quick_extract(postings: Iterable[Posting], tax: Taxonomy, cache_dir: Path | None = None) -> list[dict[str, Any]]:
@@ -129,29 +159,35 @@ def quick_extract(postings: Iterable[Posting], tax: Taxonomy, cache_dir: Path | 
     ctx = Context(store.connect(":memory:"), tax, cache_dir)
     store.load_taxonomy(ctx.con, tax)
     plist = list(postings)
-    # keep the order the files were given in; ids made unique within this look
     seen: dict[str, int] = {}
-    for p in plist:
+    for p in plist:  # ids made unique within this look, order kept
         n = seen.get(p.posting_id, 0)
         seen[p.posting_id] = n + 1
         if n:
             p.posting_id = f"{p.posting_id}~{n}"
     store.save_postings(ctx.con, plist, None)
-    exs = [ex for _, ex in extract(plist, ctx.nlp)]
+    exs = [ex for _, ex in extract(plist, ctx.nlp) if not isinstance(ex, ExtractError)]
     store.save_extractions(ctx.con, exs, None)
     classify_roles(ctx.con, [e.posting_id for e in exs])
     by_id = {r["posting_id"]: r for r in export.records(ctx.con)}
+    ctx.con.close()
     return [by_id[p.posting_id] for p in plist if p.posting_id in by_id]
 
 
 def match(ctx: Context, profile_path: str | None = None) -> tuple[int, list[Fit], Profile | None]:
     """Classify every extracted posting; with a profile, score the fit of each posting."""
-    n = classify_roles(ctx.con)
+    n = _in_transaction(ctx, lambda: classify_roles(ctx.con))
     if not profile_path:
         return n, [], None
     profile = load_profile(profile_path, ctx.tax)
     links = credential_links(ctx.con)
     fits = [fit_posting(profile, rec, links) for rec in export.records(ctx.con)]
-    ctx.con.execute("INSERT OR REPLACE INTO profiles VALUES (?,?,?,?)", [profile.profile_id, profile.name, profile.path, __import__("json").dumps(profile.to_json())])
-    save_fits(ctx.con, fits)
+
+    def save() -> None:
+        ctx.con.execute("INSERT OR REPLACE INTO profiles VALUES (?,?,?,?)",
+                        [profile.profile_id, profile.name, profile.path, json.dumps(profile.to_json(), sort_keys=True)])
+        save_fits(ctx.con, fits)
+
+    _in_transaction(ctx, save)
+    ctx.events("match", postings=n, profile=profile.profile_id)
     return n, fits, profile

@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS tax_non_target (kind VARCHAR, phrase VARCHAR, scope V
 CREATE TABLE IF NOT EXISTS postings (
   posting_id VARCHAR PRIMARY KEY, source VARCHAR, title VARCHAR, text VARCHAR, content_hash VARCHAR,
   format VARCHAR, encoding VARCHAR, company VARCHAR, location VARCHAR, date_posted VARCHAR, url VARCHAR,
-  first_run BIGINT, last_run BIGINT);
+  meta JSON, first_run BIGINT);
 CREATE TABLE IF NOT EXISTS extractions (
   posting_id VARCHAR PRIMARY KEY, content_hash VARCHAR, taxonomy_version VARCHAR, extractor_version VARCHAR,
   experience_years_min DOUBLE, education_min VARCHAR, salary_min DOUBLE, salary_max DOUBLE,
@@ -202,7 +202,7 @@ def _now() -> datetime:
 POSTING_TYPES = {
     "posting_id": "VARCHAR", "source": "VARCHAR", "title": "VARCHAR", "text": "VARCHAR", "content_hash": "VARCHAR",
     "format": "VARCHAR", "encoding": "VARCHAR", "company": "VARCHAR", "location": "VARCHAR", "date_posted": "VARCHAR",
-    "url": "VARCHAR", "first_run": "BIGINT", "last_run": "BIGINT",
+    "url": "VARCHAR", "meta": "JSON", "first_run": "BIGINT",
 }
 
 
@@ -231,15 +231,13 @@ def save_postings(con: duckdb.DuckDBPyConnection, postings: Sequence[Posting], r
         rows.append({
             "posting_id": pid, "source": p.source, "title": p.title, "text": p.text, "content_hash": p.content_hash,
             "format": p.format, "encoding": p.encoding, "company": p.meta.get("company"), "location": p.meta.get("location"),
-            "date_posted": p.meta.get("date_posted"), "url": p.meta.get("url"), "first_run": run_id, "last_run": run_id,
+            "date_posted": p.meta.get("date_posted"), "url": p.meta.get("url"), "meta": p.meta or None, "first_run": run_id,
         })
     changed = [r["posting_id"] for r in rows if r["posting_id"] in known]
     if changed:
         con.execute("DELETE FROM postings WHERE posting_id IN (SELECT unnest(?))", [changed])
         delete_extractions(con, changed)
     bulk_insert(con, "postings", list(POSTING_TYPES), rows, POSTING_TYPES)
-    if run_id is not None:
-        con.execute("UPDATE postings SET last_run = ? WHERE posting_id IN (SELECT unnest(?))", [run_id, ids])
     return counts
 
 
@@ -311,12 +309,11 @@ def pending_postings(con: duckdb.DuckDBPyConnection, taxonomy_version: str, extr
     )
     params = [] if full else [taxonomy_version, extractor_version]
     rows = con.execute(
-        f"SELECT p.posting_id, p.source, p.title, p.text, p.format, p.encoding, p.company, p.location, p.date_posted, p.url "
+        f"SELECT p.posting_id, p.source, p.title, p.text, p.format, p.encoding, p.meta "
         f"FROM postings p LEFT JOIN extractions e USING (posting_id) {where} ORDER BY p.posting_id",
         params,
     ).fetchall()
     out = []
-    for pid, source, title, text, fmt, enc, company, location, date_posted, url in rows:
-        meta = {k: v for k, v in (("company", company), ("location", location), ("date_posted", date_posted), ("url", url)) if v}
-        out.append(Posting(pid, source, title, text, fmt, meta, enc or "utf-8"))
+    for pid, source, title, text, fmt, enc, meta in rows:
+        out.append(Posting(pid, source, title, text, fmt, json.loads(meta) if meta else {}, enc or "utf-8"))
     return out

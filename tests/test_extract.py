@@ -133,3 +133,28 @@ def test_pipeline_saves_and_loads(tmp_path, tax, nlp):
     assert loaded.pipe_names == nlp.pipe_names
     text = "Coder\n\nCPC or CCS required. 2+ years experience. $20/hr."
     assert loaded(text).user_data["jobfit"] == nlp(text).user_data["jobfit"]
+
+
+def test_a_posting_that_breaks_the_pipeline_is_reported_not_fatal(tax, nlp):
+    import copy
+
+    from spacy.language import Language
+
+    from pipeline.extract import ExtractError, Extraction, extract
+    from pipeline.ingest import Posting
+
+    @Language.component("jobfit_test_boom")
+    def boom(doc):
+        if "BOOM" in doc.text:
+            raise RuntimeError("simulated component failure")
+        return doc
+
+    broken = copy.deepcopy(nlp)
+    broken.add_pipe("jobfit_test_boom", last=True)
+    posts = [Posting(str(i), f"s{i}", "Medical Coder", f"Medical Coder\n\nCPC required. {'BOOM' if i == 1 else ''}", "text") for i in range(3)]
+    out = list(extract(posts, broken))
+    kinds = [type(x).__name__ for _, x in out]
+    assert kinds == ["Extraction", "ExtractError", "Extraction"]
+    err = out[1][1]
+    assert isinstance(err, ExtractError) and "simulated component failure" in err.reason
+    assert all(isinstance(x, Extraction) for i, (_, x) in enumerate(out) if i != 1)
