@@ -21,6 +21,8 @@ _CPT = re.compile(r"(?<![\w.$£,/-])(\d{4}[0-9FTU])(?:\s*" + _DASH + r"\s*(\d{4}
 _HCPCS = re.compile(r"(?<![\w.-])([A-CEGHJ-MP-V]\d{4})(?![\w-])")
 _DRG = re.compile(r"\b(?:MS-|APR-)?DRGs?\s*#?\s*(\d{3})\b")
 _MODIFIER = re.compile(r"\bmodifiers?\s*:?\s*-?((?:\d{2}|[A-Z]{2}|[A-Z]\d)(?:\s*(?:/|,|&|and|or)\s*-?(?:\d{2}|[A-Z]{2}|[A-Z]\d))*)(?!\w)", re.I)
+# "4+ years in revenue operations", "3 years as a coder": the years a job asks for
+_YEARS_IN = re.compile(r"\s*(?:of\s+)?(?:in|as|with|working|doing|of)\s+(?:an?\s+|the\s+)?[a-z]")
 _HAS_DIGIT = re.compile(r"\d")
 _CURRENCY_CODE = re.compile(r"\b(usd|cad|gbp|eur)\b")
 _PAY_HINT = re.compile(r"[$£€]|\b(?:salary|pay|wages?|rate|compensation|usd|cad|gbp|eur)\b", re.I)
@@ -109,12 +111,13 @@ class FactReader:
         self.number_words = words
         num = r"(\d+(?:\.\d+)?|" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")" if words else r"(\d+(?:\.\d+)?)"
         paren = r"(?:\s*\(\s*\d+\s*\))?"
-        unit = r"\s*\+?\s*(?:or more\s+|plus\s+)?(years?|yrs?|months?|mos?)\b"
+        unit = r"\s*\+?\s*(?:-?\s*plus\s+|or more\s+)?(years?|yrs?|months?|mos?)\b"
         self.years_re = re.compile(
             r"(?<![\w.$£])" + num + paren + r"\s*\+?\s*(?:" + _DASH + r"\s*" + num + paren + r")?" + unit, re.I
         )
         self.exp_context = [str(w).lower() for w in experience.get("context") or []]
         self.exp_ignore = [str(w).lower() for w in experience.get("ignore_with") or []]
+        self.exp_ignore_after = tuple(str(w).lower() for w in experience.get("ignore_after") or [])
 
         periods = pay.get("periods") or {}
         self.period_words: list[tuple[str, str]] = sorted(
@@ -158,8 +161,10 @@ class FactReader:
             if any(w in sentence for w in self.exp_ignore):
                 continue
             after = low[m.end() : min(m.end() + 60, hi)]
+            if after.lstrip().startswith(self.exp_ignore_after):
+                continue
             before = low[max(m.start() - 60, lo) : m.start()]
-            if not any(w in after for w in self.exp_context) and "experience" not in before:
+            if not any(w in after for w in self.exp_context) and "experience" not in before and not _YEARS_IN.match(after):
                 continue
             if re.search(r"\bno\s+(?:\w+\s+)?experience", sentence):
                 continue

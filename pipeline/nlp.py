@@ -36,6 +36,7 @@ EXTRACTOR_VERSION = "1"
 # ingest's --max-bytes limit is what bounds a posting.
 MAX_LENGTH = 50_000_000
 TERM_KINDS = ("credential", "code_system", "skill", "education")
+GENERIC_CREDENTIAL = "ANY_CODING_CERT"
 LEVEL_RANK = {"required": 3, "preferred": 2, "not_required": 1, "mentioned": 0}
 SPANS_LOWER = "jobfit_lower"
 SPANS_ORTH = "jobfit_orth"
@@ -102,6 +103,7 @@ def _rules(tax: Taxonomy) -> dict[str, Any]:
         "sections": sections,
         "credential_context": {"window": int(ctx.get("window", 6)), "words": [str(w).lower() for w in ctx.get("words", [])]},
         "pay": tax.cues.get("pay") or {},
+        "generic_credential_context": tax.cues.get("generic_credential_context") or [],
         "experience": tax.cues.get("experience") or {},
     }
 
@@ -245,6 +247,8 @@ class Resolver:
         self.ctx_window = int(ctx.get("window", 6))
         self.ctx_words = set(ctx.get("words", []))
         self.facts = codes_mod.FactReader(r.get("pay", {}), r.get("experience", {}))
+        words = [re.escape(str(w).lower()) for w in r.get("generic_credential_context", [])]
+        self._generic_ctx = re.compile(r"\b(?:" + "|".join(words) + r")\b") if words else re.compile(r"(?!)")
         self._compiled = True
 
     # the work ---------------------------------------------------------------------------
@@ -370,6 +374,11 @@ class Resolver:
                     accepted.append(s)
                     pending.remove(s)
                     changed = True
+        # "Coding certification (CPC)", "AHIMA credential (RHIT/RHIA)": the generic phrase only
+        # labels the specific credentials beside it
+        specific = [s for s in accepted if s.id_ != GENERIC_CREDENTIAL]
+        accepted = [s for s in accepted if s.id_ != GENERIC_CREDENTIAL
+                    or not any(0 <= o.start - s.end <= 3 or 0 <= s.start - o.end <= 2 for o in specific)]
         chosen["credential"] = sorted(accepted, key=lambda s: s.start)
         out = [s for k in TERM_KINDS for s in chosen.get(k, [])]
         return sorted(out, key=lambda s: (s.start, s.label_))
@@ -380,11 +389,16 @@ class Resolver:
         cred_sents = {sent_of[s.start] for s in terms if s.label_ == "credential"}
         taken = {i for s in terms for i in range(s.start, s.end)}
         out = []
+        title = self._text[: max(self._text.find("\n"), 0)].lower()
         for s in filter_spans([s for s in spans if s.label_ == "generic_credential"]):
             if sent_of[s.start] in cred_sents or any(i in taken for i in range(s.start, s.end)):
                 continue
             if self._level(doc, s, cues, sent_of, max_dist=4) is None:
                 continue
+            lo, hi = self._sent_bounds(sent_of[s.start])
+            sentence = doc[lo:hi].text.lower()
+            if not (self._generic_ctx.search(sentence) or self._generic_ctx.search(title)):
+                continue  # "national certification through PTCB": not a coding certification
             out.append(Span(doc, s.start, s.end, label="credential", span_id=s.id_))
         return out
 
