@@ -39,8 +39,16 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except store.StoreError as exc:
             _fail(str(exc), EXIT_LOCKED if "in use" in str(exc) else EXIT_FAIL)
-        except (TaxonomyError, IngestError, ProfileError) as exc:
+        except IngestError as exc:
+            _fail(str(exc), EXIT_USAGE)
+        except (TaxonomyError, ProfileError) as exc:
             _fail(str(exc))
+        except Exception as exc:
+            from .evaluate import GoldError
+
+            if isinstance(exc, GoldError):
+                _fail(str(exc))
+            raise
 
     return wrapper
 
@@ -115,7 +123,8 @@ def taxonomy_load(ctx: click.Context) -> None:
     con = store.connect(ctx.obj["db"])
     ctx.call_on_close(con.close)
     counts = store.load_taxonomy(con, tax)
-    click.echo(f"loaded taxonomy {tax.version} into {ctx.obj['db']}: " + ", ".join(f"{v} {k}s" for k, v in counts.items()))
+    names = {"roles": "roles", "credential": "credentials", "code_system": "code systems", "skill": "skills", "education": "education levels"}
+    click.echo(f"loaded taxonomy {tax.version} into {ctx.obj['db']}: " + ", ".join(f"{v} {names.get(k, k)}" for k, v in counts.items()))
 
 
 @taxonomy.command("show")
@@ -164,6 +173,13 @@ def _print_rejects(rejects: list[Reject], log_json: bool = False) -> None:
     for r in rejects:
         where = f"{r.source}" if r.record is None or r.source.endswith(f"#{r.record}") else f"{r.source} record {r.record}"
         click.echo(f"rejected: {where}: {r.reason}", err=True)
+
+
+def _check_paths(paths: tuple[str, ...]) -> None:
+    """Every input path exists, checked before the database is opened or a run is recorded."""
+    missing = [p for p in paths if p != "-" and not Path(p).exists()]
+    if missing:
+        _fail(f"{missing[0]}: no such file or directory" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""), EXIT_USAGE)
 
 
 def _parse_map(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -227,6 +243,7 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], max_bytes: int | None, ma
     from .runner import ingest as do_ingest
 
     mp = _parse_map(mapping)
+    _check_paths(paths)
     c = _context(ctx, log_json)
     run_id = store.start_run(c.con, "ingest", c.tax.version, "-")
     res = do_ingest(c, list(paths), run_id=run_id, stdin=sys.stdin.buffer, max_bytes=max_bytes, mapping=mp)
@@ -258,7 +275,7 @@ def extract(ctx: click.Context, paths: tuple[str, ...], fmt: str, full: bool) ->
         tax = require_valid(load_taxonomy(Path(ctx.obj["taxonomy"]) if ctx.obj["taxonomy"] else None))
         items = list(read_postings(paths, stdin=sys.stdin.buffer))
         rejects = [i for i in items if isinstance(i, Reject)]
-        recs = quick_extract([i for i in items if not isinstance(i, Reject)], tax)
+        recs = quick_extract([i for i in items if not isinstance(i, Reject)], tax, failures=rejects)
         _print_rejects(rejects)
         _emit(recs, fmt)
         if rejects:
@@ -287,7 +304,11 @@ def _emit(recs: list[dict[str, Any]], fmt: str) -> None:
         creds = ", ".join(f"{c['id']}:{c['requirement']}" for c in r["certifications"]) or "-"
         systems = ", ".join(s["id"] for s in r["code_systems"]) or "-"
         sal = r["salary"]
-        pay = f"{sal['currency']} {sal['min']}-{sal['max']}/{sal['period']}" if sal else "-"
+        pay = "-"
+        if sal:
+            lo = "" if sal["min"] is None else f"{sal['min']:g}"
+            hi = "" if sal["max"] is None else f"{sal['max']:g}"
+            pay = f"{sal['currency']} {lo if lo == hi else f'{lo}-{hi}'}/{sal['period']}"
         click.echo(f"{r['source']}\n  title: {r['title']}\n  role: {r['role']['id']} ({r['role']['score']})\n  credentials: {creds}\n"
                    f"  code systems: {systems}\n  codes: {', '.join(c['code'] for c in r['codes']) or '-'}\n"
                    f"  years: {r['experience_years_min']}  education: {r['education_min']}  pay: {pay}\n"
@@ -316,7 +337,7 @@ def match(ctx: click.Context, profile: str | None) -> None:
         bands: dict[str, int] = {}
         for f in fits:
             bands[f.band] = bands.get(f.band, 0) + 1
-        click.echo(f"fit for {prof.name}: " + ", ".join(f"{v} {k}" for k, v in sorted(bands.items())))
+        click.echo(f"fit for {prof.name}: " + (", ".join(f"{v} {k}" for k, v in sorted(bands.items())) or "no extracted postings yet"))
 
 
 @cli.command()
@@ -337,6 +358,12 @@ def report(ctx: click.Context, out: str, formats: str, profile_id: str | None) -
     if bad:
         _fail(f"unknown report format(s): {', '.join(bad)}; choose from {', '.join(report_mod.FORMATS)}", EXIT_USAGE)
     c = _context(ctx)
+    if profile_id:
+        known = [r[0] for r in c.con.execute("SELECT profile_id FROM profiles ORDER BY 1").fetchall()]
+        if profile_id not in known:
+            _fail(f"no stored profile {profile_id!r}; stored: {', '.join(known) or 'none (run jobfit match --profile FILE first)'}", EXIT_USAGE)
+    if not c.con.execute("SELECT count(*) FROM extractions").fetchone()[0]:
+        click.echo("note: no extracted postings in the database yet (jobfit ingest PATH, then jobfit extract)", err=True)
     for path in report_mod.write_reports(c.con, out, fmts, profile_id):
         click.echo(f"wrote {path}")
 
@@ -370,6 +397,7 @@ def run(ctx: click.Context, paths: tuple[str, ...], profile: str | None, out: st
     if bad:
         _fail(f"unknown report format(s): {', '.join(bad)}; choose from {', '.join(report_mod.FORMATS)}", EXIT_USAGE)
     mp = _parse_map(mapping)
+    _check_paths(paths)
     t0 = time.perf_counter()
     c = _context(ctx, log_json)
     run_id = store.start_run(c.con, "run", c.tax.version, EXTRACTOR_VERSION)
@@ -455,7 +483,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     from .nlp import EXTRACTOR_VERSION
 
     c = _context(ctx)
-    pending = len(store.pending_postings(c.con, c.tax.version, EXTRACTOR_VERSION))
+    pending = store.count_pending(c.con, c.tax.version, EXTRACTOR_VERSION)
     info = {
         "postings": c.con.execute("SELECT count(*) FROM postings").fetchone()[0],
         "pending_extraction": pending,
@@ -519,25 +547,18 @@ def score(ctx: click.Context, posting_file: str, profile: str, as_json: bool) ->
     Example:
       jobfit score sample_postings/txt/medical_coder_phoenix.txt --profile sample_profiles/entry_cca.yaml
     """
-    from .match import fit_posting
-    from .profile import load_profile
-    from .runner import quick_extract
-    from . import store as st
+    from .runner import score as do_score
 
     tax = require_valid(load_taxonomy(Path(ctx.obj["taxonomy"]) if ctx.obj["taxonomy"] else None))
     items = list(read_postings([posting_file], stdin=sys.stdin.buffer))
     rejects = [i for i in items if isinstance(i, Reject)]
     if rejects:
-        _fail(f"{rejects[0].source}: {rejects[0].reason}")
-    recs = quick_extract(items, tax)
-    prof = load_profile(profile, tax)
-    con = st.connect(":memory:")
-    st.load_taxonomy(con, tax)
-    from .match import credential_links
-
-    links = credential_links(con)
-    for rec in recs:
-        fit = fit_posting(prof, rec, links)
+        _fail(f"{rejects[0].source}: {rejects[0].reason}", EXIT_REJECTS)
+    failed: list[Reject] = []
+    prof, results = do_score([i for i in items if not isinstance(i, Reject)], profile, tax, failures=failed)
+    for w in prof.warnings:
+        click.echo(f"profile warning: {w}", err=True)
+    for rec, fit in results:
         if as_json:
             click.echo(json.dumps({"posting_id": rec["posting_id"], "title": rec["title"], "role": rec["role"]["id"], "score": fit.score,
                                    "band": fit.band, "met": fit.met, "missing": fit.missing, "blockers": fit.blockers}, ensure_ascii=False))
@@ -549,6 +570,9 @@ def score(ctx: click.Context, posting_file: str, profile: str, as_json: bool) ->
                 click.echo(f"{label}:")
                 for m in rows:
                     click.echo(f"  - {m['kind']} {m['id']} ({m['requirement']}): {str(m['evidence'])[:160]}")
+    _print_rejects(failed)
+    if failed:
+        sys.exit(EXIT_REJECTS)
 
 
 @cli.command("eval")

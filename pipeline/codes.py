@@ -23,15 +23,20 @@ _DRG = re.compile(r"\b(?:MS-|APR-)?DRGs?\s*#?\s*(\d{3})\b")
 _MODIFIER = re.compile(r"\bmodifiers?\s*:?\s*-?((?:\d{2}|[A-Z]{2}|[A-Z]\d)(?:\s*(?:/|,|&|and|or)\s*-?(?:\d{2}|[A-Z]{2}|[A-Z]\d))*)(?!\w)", re.I)
 # "4+ years in revenue operations", "3 years as a coder": the years a job asks for
 _YEARS_IN = re.compile(r"\s*(?:of\s+)?(?:in|as|with|working|doing|of)\s+(?:an?\s+|the\s+)?[a-z]")
+_NOT_PAY_AFTER = re.compile(r"\s*(?:\+\s*)?(?:(?:years?|yrs?|months?|hours|days|weeks? of|employees|beds|patients|charts|staff|miles|billion|million|bn|m)\b|hrs? per|%|percent)")
 _HAS_DIGIT = re.compile(r"\d")
 _CURRENCY_CODE = re.compile(r"\b(usd|cad|gbp|eur)\b")
 _PAY_HINT = re.compile(r"[$£€]|\b(?:salary|pay|wages?|rate|compensation|usd|cad|gbp|eur)\b", re.I)
 _CODE_CONTEXT = re.compile(r"\b(codes?|coding|coded|cpt|e/m|icd|hcpcs|drg|modifiers?|procedures?|visits?|levels?)\b", re.I)
 
 
+_ENDS = ("\n", ". ", "! ", "? ", "; ")
+
+
 def _line_bounds(text: str, start: int, end: int) -> tuple[int, int]:
-    lo = max(text.rfind("\n", 0, start), text.rfind(". ", 0, start) + 1, 0)
-    hi_candidates = [i for i in (text.find("\n", end), text.find(". ", end)) if i != -1]
+    """The sentence-ish stretch around a match: line breaks and end punctuation bound it."""
+    lo = max([0] + [text.rfind(e, 0, start) + len(e) for e in _ENDS if text.rfind(e, 0, start) != -1])
+    hi_candidates = [i for i in (text.find(e, end) for e in _ENDS) if i != -1]
     hi = min(hi_candidates) if hi_candidates else len(text)
     return lo, hi
 
@@ -187,7 +192,7 @@ class FactReader:
             if word.startswith("/"):
                 if tail.startswith(word) or tail.startswith(word.replace(" ", "")):
                     return period
-            elif re.match(r"(?:\(|,|\s)*" + re.escape(word) + r"\b", tail):
+            elif re.match(r"(?:\(|,|\s|\+)*" + re.escape(word) + r"\b", tail):
                 return period
         return None
 
@@ -216,9 +221,10 @@ class FactReader:
             if any(w in near for w in self.pay_ignore):
                 continue
             after = low[m.end() : m.end() + 12]
-            if re.match(r"\s*(?:\+\s*)?(?:years?|yrs?|months?|hours|hrs? per|%|percent|days|weeks? of|employees|beds|patients|charts|staff|miles|billion|million|bn\b|m\b)", after):
+            if _NOT_PAY_AFTER.match(after):
                 continue
-            v1 = _money(a1, m.group("k1"))
+            # "60-70K": the K of the second figure scales the first one too
+            v1 = _money(a1, m.group("k1") or (m.group("k2") if a2 and float(a1.replace(",", "")) < 1000 else None))
             v2 = _money(a2, m.group("k2")) if a2 else None
             if v1 is None:
                 continue
@@ -247,8 +253,8 @@ class FactReader:
             lo_v, hi_v = v1, (v2 if v2 is not None else v1)
             if pre.startswith("up"):
                 lo_v, hi_v = None, v1
-            elif pre.startswith(("from", "start", "min")) and v2 is None:
-                hi_v = None
+            elif (pre.startswith(("from", "start", "min")) or text[m.end() : m.end() + 1] == "+") and v2 is None:
+                hi_v = None  # "from $20/hr", "$40,000+": open-ended
             out = self.salary_record(lo_v, hi_v, period, currency)
             out.update({"text": text[m.start() : m.end()].strip(),
                         "start": m.start() + (len(m.group(0)) - len(m.group(0).lstrip())), "end": m.end()})

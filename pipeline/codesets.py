@@ -40,13 +40,13 @@ def _icd10cm() -> frozenset[str]:
     the code list is kept in the cache folder per package version and read from there after."""
     from importlib.metadata import version
 
-    from .nlp import default_cache_dir
+    from .config import cache_dir
 
     try:
         ver = version("simple-icd-10-cm")
     except Exception:
         ver = "unknown"
-    path = default_cache_dir() / f"icd10cm-{ver}.txt"
+    path = cache_dir() / f"icd10cm-{ver}.txt"
     if path.exists():
         return frozenset(path.read_text(encoding="ascii").split())
     import simple_icd_10_cm as cm

@@ -125,12 +125,33 @@ def _salary_eq(g: dict[str, Any] | None, p: dict[str, Any] | None) -> bool:
     return eq(g.get("min"), p.get("min")) and eq(g.get("max"), p.get("max")) and g.get("period") == p.get("period") and g.get("currency") == p.get("currency")
 
 
-def load_gold(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+class GoldError(Exception):
+    """The gold file cannot be used; the message names the line."""
+
+
+REQUIRED_GOLD_KEYS = ("file", "is_target", "role")
+
+
+def load_gold(path: Path, postings_dir: Path | None = None) -> list[dict[str, Any]]:
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            g = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise GoldError(f"{path}:{n}: not valid JSON: {exc.msg}") from exc
+        missing = [k for k in REQUIRED_GOLD_KEYS if k not in g]
+        if missing:
+            raise GoldError(f"{path}:{n}: missing {', '.join(missing)}")
+        if postings_dir is not None and not (postings_dir / g["file"].split("#", 1)[0]).exists():
+            raise GoldError(f"{path}:{n}: {g['file']} not found under {postings_dir}")
+        out.append(g)
+    return out
 
 
 def evaluate(postings_dir: Path, gold_path: Path, tax: Taxonomy, cache_dir: Path | None = None) -> Report:
-    gold = load_gold(gold_path)
+    gold = load_gold(gold_path, postings_dir)
     files = sorted({g["file"].split("#", 1)[0] for g in gold})
     postings = []
     report = Report()

@@ -53,6 +53,7 @@ def extract(postings: Iterable[Posting], nlp: Language, *, batch_size: int = 64)
         for p in batch:
             doc = nlp.make_doc(p.text)
             doc.user_data["text"] = p.text  # spares the components rebuilding it from tokens
+            doc.user_data["title_end"] = _title_end(p)  # a posting without a title has no title line
             docs.append(doc)
         return docs
 

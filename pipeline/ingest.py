@@ -15,6 +15,7 @@ import io
 import json
 import re
 import sys
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -36,6 +37,9 @@ META_KEYS = {
     "date_posted": ("date_posted", "posted_at", "dateposted", "date"),
     "url": ("url", "job_url", "link"),
 }
+# hyphen-like characters that are not the en/em dashes postings use between figures
+_HYPHENS = str.maketrans({"\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2212": "-", "\u00ad": ""})
+MAX_DECOMPRESSED = 2 * 1024**3
 _TAG = re.compile(r"<\s*/?\s*(p|div|br|li|ul|ol|h[1-6]|span|strong|b|i|em|table|tr|td|a|section|article|body|html)\b", re.I)
 
 
@@ -126,7 +130,14 @@ def read_path(path: str, opts: ReadOptions | None = None) -> Iterator[Posting | 
             if not gz and size > max_bytes and suffix not in JSONL_SUFFIXES | CSV_SUFFIXES:
                 yield Reject(path, None, f"file is {size:,} bytes, over the {max_bytes:,}-byte limit")
                 return
-            data = gzip.open(p, "rb").read() if gz else p.read_bytes()
+            if gz:
+                with gzip.open(p, "rb") as fh:
+                    data = fh.read(MAX_DECOMPRESSED + 1)
+                if len(data) > MAX_DECOMPRESSED:
+                    yield Reject(path, None, f"decompresses to over {MAX_DECOMPRESSED:,} bytes; split the file")
+                    return
+            else:
+                data = p.read_bytes()
             name = path
             if suffix not in KNOWN_SUFFIXES:
                 suffix = _sniff_suffix(data)
@@ -220,6 +231,8 @@ def html_to_text(html: str) -> tuple[str | None, str]:
 def normalize_text(text: str) -> str:
     """One canonical layout for every source, so offsets are stable and sections can be read:
     Unix newlines, no control characters, single spaces, at most one blank line in a row."""
+    text = unicodedata.normalize("NFKC", text)  # fullwidth letters, ligatures, odd spaces
+    text = text.translate(_HYPHENS)  # "ICD‑10‑CM" written with non-breaking hyphens
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = text.replace("\u00a0", " ").replace("\u2028", "\n").replace("\u2029", "\n").replace("\t", " ")
     text = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]", "", text)
@@ -248,7 +261,10 @@ def _posting(source: str, record: int | None, title: str | None, body: str, fmt:
         title = first if 0 < len(first) <= 150 else None
     if len(body.split()) < 3:
         return Reject(source, record, "too little text to be a job posting (fewer than 3 words)")
-    return Posting(posting_id or source, source, title, body, fmt, meta, encoding)
+    posting = Posting(posting_id or source, source, title, body, fmt, meta, encoding)
+    if posting_id is None and source.split("#", 1)[0] == "-":
+        posting.posting_id = f"stdin:{posting.content_hash[:16]}"  # each piped posting is its own
+    return posting
 
 
 def _pick(rec: dict[str, Any], keys: tuple[str, ...], mapping: dict[str, str] | None = None, role: str = "") -> Any:
@@ -331,6 +347,16 @@ def _text_of(v: Any) -> str | None:
     return str(v) if v not in (None, "") else None
 
 
+def _number(v: Any) -> float | None:
+    """45000, "45000", "$45,000.00" -> 45000.0; anything else None."""
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        return float(re.sub(r"[^\d.]", "", v) if isinstance(v, str) else v)
+    except (TypeError, ValueError):
+        return None
+
+
 def _flatten_jobposting(jp: dict[str, Any]) -> dict[str, Any]:
     """A JobPosting as a plain record, with its structured pay, remote flag, employment type and
     experience as hints that take precedence over what the text suggests."""
@@ -359,7 +385,8 @@ def _flatten_jobposting(jp: dict[str, Any]) -> dict[str, Any]:
     if jlt == "TELECOMMUTE" or (isinstance(jlt, list) and "TELECOMMUTE" in jlt):
         hints["work_arrangement"] = "remote"
     et = jp.get("employmentType")
-    et = et[0] if isinstance(et, list) and et else et
+    if isinstance(et, list):  # ["PART_TIME", "FULL_TIME"]: full time is the one that matters
+        et = "FULL_TIME" if "FULL_TIME" in et else (et[0] if et else None)
     if isinstance(et, str) and et.upper().replace("-", "_") in _EMPLOYMENT:
         hints["employment_type"] = _EMPLOYMENT[et.upper().replace("-", "_")]
     sal = jp.get("baseSalary")
@@ -374,11 +401,7 @@ def _flatten_jobposting(jp: dict[str, Any]) -> dict[str, Any]:
         else:
             lo = hi = val
             unit = None
-        try:
-            lo = float(lo) if lo is not None else None
-            hi = float(hi) if hi is not None else None
-        except (TypeError, ValueError):
-            lo = hi = None
+        lo, hi = _number(lo), _number(hi)
         if (lo is not None or hi is not None) and unit:
             hints["salary"] = {"min": lo, "max": hi, "period": unit, "currency": str(cur or "USD").upper()}
     exp = jp.get("experienceRequirements")
@@ -403,12 +426,9 @@ def feed_hints(rec: dict[str, Any]) -> dict[str, Any]:
     hints: dict[str, Any] = {}
     interval = _INTERVALS.get(str(low.get("interval") or "").lower())
     if interval and (low.get("min_amount") not in (None, "") or low.get("max_amount") not in (None, "")):
-        try:
-            lo = float(low["min_amount"]) if low.get("min_amount") not in (None, "") else None
-            hi = float(low["max_amount"]) if low.get("max_amount") not in (None, "") else None
+        lo, hi = _number(low.get("min_amount")), _number(low.get("max_amount"))
+        if lo is not None or hi is not None:
             hints["salary"] = {"min": lo, "max": hi, "period": interval, "currency": str(low.get("currency") or "USD").upper()}
-        except (TypeError, ValueError):
-            pass
     remote = low.get("is_remote")
     if remote in (True, "True", "true", "1", 1):
         hints["work_arrangement"] = "remote"
@@ -434,7 +454,7 @@ def _read_jsonl(name: str, data: bytes, opts: ReadOptions) -> Iterator[Posting |
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            yield Reject(src, n, f"malformed JSON line: {exc.msg} at column {exc.colno}")
+            yield Reject(src, n, f"malformed JSON line: {exc.msg} (column {exc.colno})")
             continue
         yield _from_record(src, n, obj, "jsonl", encoding, opts.mapping)
 

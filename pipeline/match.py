@@ -166,7 +166,6 @@ def classify_roles(con: duckdb.DuckDBPyConnection, posting_ids: Sequence[str] | 
 # --- fit of a profile ----------------------------------------------------------------------
 
 BANDS = ((75, "strong"), (55, "possible"), (35, "stretch"), (0, "not a fit"))
-EDU_RANK = {"high_school": 1, "certificate": 2, "associate": 3, "bachelor": 4, "master": 5}
 
 
 @dataclass
@@ -218,13 +217,15 @@ def fit_posting(profile: Profile, posting: dict[str, Any], links: dict[str, dict
             pref_total += 1
             pref_met += 1 if ok else 0
         (met if ok else missing).append(item)
-    for key, kind, have in (("code_systems", "code_system", profile.code_system_families()), ("skills", "skill", profile.skills)):
+    for key, kind in (("code_systems", "code_system"), ("skills", "skill")):
         for it in posting.get(key, []):
             level = it["requirement"]
             if level not in ("required", "preferred"):
                 continue
-            ident = it.get("family") if kind == "code_system" else it["id"]
-            ok = ident in have or it["id"] in have
+            if kind == "skill":
+                ok = it["id"] in profile.skills
+            else:  # exact system; a generic "ICD-10" is met by any system of its family
+                ok = it["id"] in profile.code_systems or (it["id"] == it.get("family") and it["id"] in profile.families)
             item = {"kind": kind, "id": it["id"], "requirement": level, "evidence": it.get("sentence") or it["text"]}
             if level == "required":
                 req_total += 1
@@ -244,16 +245,22 @@ def fit_posting(profile: Profile, posting: dict[str, Any], links: dict[str, dict
     edu_fit = 1.0
     need_edu = posting.get("education_min")
     if need_edu and profile.education:
-        gap = EDU_RANK.get(need_edu, 0) - EDU_RANK.get(profile.education, 0)
+        gap = profile.education_rank.get(need_edu, 0) - profile.education_rank.get(profile.education, 0)
         edu_fit = 1.0 if gap <= 0 else max(0.0, 1.0 - gap / 2.0)
         item = {"kind": "education", "id": need_edu, "requirement": "required", "evidence": f"profile has {profile.education}"}
         (met if gap <= 0 else missing).append(item)
     pay_fit = 1.0
     sal = posting.get("salary")
     if sal and profile.desired_annual and sal.get("annual_max"):
-        pay_fit = min(1.0, float(sal["annual_max"]) / profile.desired_annual)
-        item = {"kind": "pay", "id": f"{sal.get('annual_max'):,.0f}/year offered", "requirement": "preferred", "evidence": sal.get("text", "")}
-        (met if pay_fit >= 1.0 else missing).append(item)
+        if profile.currency and sal.get("currency") and sal["currency"] != profile.currency:
+            # no exchange rates in an offline tool: say so rather than compare pounds with dollars
+            missing.append({"kind": "pay", "id": f"offered in {sal['currency']}, wanted in {profile.currency}: not compared",
+                            "requirement": "preferred", "evidence": sal.get("text", "")})
+        else:
+            pay_fit = min(1.0, float(sal["annual_max"]) / profile.desired_annual)
+            item = {"kind": "pay", "id": f"{sal.get('annual_max'):,.0f} {sal.get('currency', '')}/year offered".replace("  ", " "),
+                    "requirement": "preferred", "evidence": sal.get("text", "")}
+            (met if pay_fit >= 1.0 else missing).append(item)
     arr_fit = 1.0
     arr = posting.get("work_arrangement")
     if arr and profile.work_arrangement:

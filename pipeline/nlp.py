@@ -29,6 +29,7 @@ from spacy.attrs import ORTH, SENT_START
 from spacy.util import filter_spans
 
 from . import codes as codes_mod
+from . import config
 from .taxonomy import Taxonomy
 
 EXTRACTOR_VERSION = "1"
@@ -130,20 +131,13 @@ def build_nlp(tax: Taxonomy) -> Language:
     return nlp
 
 
-def default_cache_dir() -> Path:
-    import os
-
-    env = os.environ.get("JOBFIT_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "jobfit"
-
-
 def load_nlp(tax: Taxonomy, cache_dir: Path | None = None) -> Language:
     """Load the pipeline built for this taxonomy version from disk, building and saving it once.
 
     Compiling a few thousand phrase patterns costs more than loading them, and a nightly run or a
     one-off ``jobfit score`` should not pay that on every start.
     """
-    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    cache_dir = Path(cache_dir) if cache_dir else config.cache_dir()
     path = cache_dir / f"nlp-{tax.version}-x{EXTRACTOR_VERSION}-spacy{spacy.__version__}"
     if (path / "meta.json").exists():
         try:
@@ -154,13 +148,16 @@ def load_nlp(tax: Taxonomy, cache_dir: Path | None = None) -> Language:
             pass
     nlp = build_nlp(tax)
     try:
-        tmp = path.with_name(path.name + ".tmp")
-        nlp.to_disk(tmp)
-        if path.exists():
-            import shutil
+        import shutil
+        import tempfile
 
-            shutil.rmtree(path, ignore_errors=True)
-        tmp.rename(path)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=path.name + ".", dir=cache_dir))  # unique per process
+        nlp.to_disk(tmp)
+        try:
+            tmp.rename(path)
+        except OSError:  # another process saved it first
+            shutil.rmtree(tmp, ignore_errors=True)
     except OSError:
         pass  # a read-only cache is not an error; we just rebuild next time
     return nlp
@@ -224,6 +221,8 @@ class Resolver:
         self.name = name
         self.rules: dict[str, Any] = {}
         self._compiled = False
+        self._cue_index: dict[int, Any] = {}
+        self._cue_index_of: Any = None
 
     # serialisation ----------------------------------------------------------------------
     def set_rules(self, rules: dict[str, Any]) -> None:
@@ -253,7 +252,10 @@ class Resolver:
 
     # the work ---------------------------------------------------------------------------
     def __call__(self, doc: Doc) -> Doc:
-        doc.user_data["jobfit"] = self.resolve(doc)
+        try:
+            doc.user_data["jobfit"] = self.resolve(doc)
+        finally:  # per-document state must not outlive the document (pickling, memory)
+            self._cue_index, self._cue_index_of, self._text = {}, None, ""
         return doc
 
     def resolve(self, doc: Doc) -> dict[str, Any]:
@@ -271,7 +273,7 @@ class Resolver:
         items = []
         terms = terms + self._generic_terms(doc, other, terms, cues, sent_of)
         # the first line is the title: a credential in a job's title is what the job asks for
-        title_end = text.find("\n")
+        title_end = doc.user_data.get("title_end", text.find("\n"))
         for span in terms:
             level = (
                 self._level(doc, span, cues, sent_of)
@@ -282,6 +284,13 @@ class Resolver:
             items.append((span, level))
         any_of = _any_of_groups(doc, [s for s, _ in items if s.label_ == "credential"])
         # "CPC or CCS required": every alternative takes the strongest level in its group
+        # "RHIT or RHIA, CPC not accepted": an alternative the posting rules out leaves its group
+        for span, level in items:
+            g = any_of.get(span.start)
+            if g is not None and level == "not_required":
+                if span.id_ in g:
+                    g.remove(span.id_)
+                del any_of[span.start]
         group_level: dict[int, str] = {}
         for span, level in items:
             g = any_of.get(span.start)
@@ -389,7 +398,7 @@ class Resolver:
         cred_sents = {sent_of[s.start] for s in terms if s.label_ == "credential"}
         taken = {i for s in terms for i in range(s.start, s.end)}
         out = []
-        title = self._text[: max(self._text.find("\n"), 0)].lower()
+        title = self._text[: max(doc.user_data.get("title_end", self._text.find("\n")), 0)].lower()
         for s in filter_spans([s for s in spans if s.label_ == "generic_credential"]):
             if sent_of[s.start] in cred_sents or any(i in taken for i in range(s.start, s.end)):
                 continue
@@ -425,26 +434,37 @@ class Resolver:
         for line in text.split("\n"):
             stripped = line.strip().strip("#*•-–—=_|> \t").strip()
             key = stripped.lower().rstrip(":").strip()
-            level = None
-            if key and len(key) <= 60:
-                level = self.sections.get(key)
-                if level is None and ":" in stripped:
-                    head = stripped.split(":", 1)[0].strip().lower()
-                    level = self.sections.get(head)
+            level = self.sections.get(key) if key and len(key) <= 60 else None
+            if level is None and ":" in stripped:  # "Requirements: CPC and 2 years ..." on one line
+                head = stripped.split(":", 1)[0].strip().lower()
+                level = self.sections.get(head) if len(head) <= 60 else None
             if level is not None:
                 starts.append(pos)
                 levels.append(level)
             pos += len(line) + 1
         return starts, levels
 
+    def _cues_near(self, cues: list[Span], sent_of: list[int], span: Span, reach: int) -> list[Span]:
+        """Cues of the span's sentence starting within ``reach`` tokens of it, found by bisection
+        in a per-sentence index (a long one-line posting must not make this quadratic)."""
+        if self._cue_index_of is not cues:
+            index: dict[int, tuple[list[int], list[Span]]] = {}
+            for c in sorted(cues, key=lambda c: c.start):
+                starts, spans = index.setdefault(sent_of[c.start], ([], []))
+                starts.append(c.start)
+                spans.append(c)
+            self._cue_index, self._cue_index_of = index, cues
+        starts, spans = self._cue_index.get(sent_of[span.start], ([], []))
+        lo = bisect_right(starts, span.start - reach - 12)
+        hi = bisect_right(starts, span.end + reach)
+        return spans[lo:hi]
+
     def _level(self, doc: Doc, span: Span, cues: list[Span], sent_of: list[int], max_dist: int = 25) -> str | None:
         """The cue that governs this item in its clause: leading cues govern what follows them
-        ("must hold CPC"), trailing cues what precedes them ("CPC preferred"); nearest wins."""
-        s_idx = sent_of[span.start]
+        ("must hold CPC"), trailing cues what precedes them ("CPC preferred"); nearest wins;
+        an override cue ("or working towards it") wins within reach."""
         best: tuple[int, str] | None = None
-        for cue in cues:
-            if sent_of[cue.start] != s_idx:
-                continue
+        for cue in self._cues_near(cues, sent_of, span, max(max_dist, 40)):
             if cue.end <= span.start:
                 if _clause_break(doc, cue.end, span.start):
                     continue
@@ -465,7 +485,7 @@ class Resolver:
             if dist > max_dist:
                 continue
             level = cue.id_.split("|", 1)[0]
-            if direction == "override":  # "X or working towards it": governs all before it
+            if direction == "override" and dist <= 40:  # "X or working towards it"
                 dist = -1
             if best is None or dist < best[0]:
                 best = (dist, level)
@@ -474,13 +494,16 @@ class Resolver:
     def _arrangement(self, doc: Doc, spans: list[Span], sent_of: list[int]) -> str | None:
         """Arrangement phrases, less those standing within a few tokens of an ignore phrase
         ("free on-site parking", "8 weeks of on-site orientation", "remote coders")."""
-        near = [s for s in spans if s.label_ == "arrangement_near"]
+        near: dict[int, list[Span]] = {}
+        for i in spans:
+            if i.label_ == "arrangement_near":
+                near.setdefault(sent_of[i.start], []).append(i)
         skip_sents = {sent_of[s.start] for s in spans if s.label_ == "arrangement_sentence"}
         found = set()
         for s in filter_spans([s for s in spans if s.label_ == "arrangement"]):
             if sent_of[s.start] in skip_sents:
                 continue
-            if any(sent_of[i.start] == sent_of[s.start] and i.start - 6 <= s.end and s.start - 6 <= i.end for i in near):
+            if any(i.start - 6 <= s.end and s.start - 6 <= i.end for i in near.get(sent_of[s.start], ())):
                 continue
             found.add(s.id_)
         if "hybrid" in found or {"remote", "onsite"} <= found:

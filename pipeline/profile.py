@@ -14,10 +14,11 @@ from typing import Any
 
 import yaml
 
+from .config import safe_name
 from .taxonomy import Taxonomy
 
 ARRANGEMENTS = {"remote", "hybrid", "onsite"}
-PERIOD_HOURS = {"hour": 2080.0, "week": 52.0, "month": 12.0, "year": 1.0}
+STATUSES = {"active", "in_progress", "expired"}
 
 
 class ProfileError(Exception):
@@ -36,8 +37,10 @@ class Profile:
     experience_years: float = 0.0
     education: str | None = None
     desired_annual: float | None = None
+    currency: str | None = None
     work_arrangement: list[str] = field(default_factory=list)
     roles_of_interest: list[str] = field(default_factory=list)
+    education_rank: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -71,8 +74,12 @@ class Profile:
         }
 
 
-def _safe_id(stem: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._") or "profile"
+def _list(data: dict[str, Any], key: str) -> list[Any]:
+    """A field meant as a list also accepts one value ("credentials: CPC")."""
+    v = data.get(key)
+    if v is None:
+        return []
+    return v if isinstance(v, list) else [v]
 
 
 def load_profile(path: str | Path, tax: Taxonomy) -> Profile:
@@ -87,20 +94,22 @@ def load_profile(path: str | Path, tax: Taxonomy) -> Profile:
         raise ProfileError(f"{p}: not valid {'JSON' if p.suffix.lower() == '.json' else 'YAML'}: {exc}") from exc
     if not isinstance(data, dict):
         raise ProfileError(f"{p}: a profile is a mapping of fields (name, credentials, skills, ...)")
-    prof = Profile(_safe_id(p.stem), str(data.get("name") or p.stem), str(p), raw=data)
+    prof = Profile(safe_name(p.stem, "profile"), str(data.get("name") or p.stem), str(p), raw=data)
 
-    for entry in data.get("credentials") or []:
+    for entry in _list(data, "credentials"):
         status = "active"
         if isinstance(entry, dict):
             status = str(entry.get("status") or "active")
             entry = entry.get("id")
+            if status not in STATUSES:
+                raise ProfileError(f"{p}: credentials: status of {entry!r} must be one of {', '.join(sorted(STATUSES))}; got {status!r}")
         term = tax.lookup(str(entry), ("credential",)) if entry else None
         if term is None:
             prof.warnings.append(f"credentials: {entry!r} is not a credential in the taxonomy")
             continue
         prof.credentials[term.id] = status
     for key in ("skills", "software"):
-        for entry in data.get(key) or []:
+        for entry in _list(data, key):
             term = tax.lookup(str(entry), ("skill", "code_system"))
             if term is None:
                 prof.warnings.append(f"{key}: {entry!r} is not in the taxonomy")
@@ -108,7 +117,7 @@ def load_profile(path: str | Path, tax: Taxonomy) -> Profile:
                 prof.code_systems.add(term.id)
             else:
                 prof.skills.add(term.id)
-    for entry in data.get("code_systems") or []:
+    for entry in _list(data, "code_systems"):
         term = tax.lookup(str(entry), ("code_system",))
         if term is None:
             prof.warnings.append(f"code_systems: {entry!r} is not a code system in the taxonomy")
@@ -129,14 +138,21 @@ def load_profile(path: str | Path, tax: Taxonomy) -> Profile:
     pay = data.get("desired_pay")
     if isinstance(pay, dict) and pay.get("min") is not None:
         period = str(pay.get("period") or "year")
-        if period not in PERIOD_HOURS:
+        pay_cues = tax.cues.get("pay") or {}
+        per_year = {"hour": float(pay_cues.get("annual_hours", 2080)), "week": float(pay_cues.get("weeks_per_year", 52)), "month": 12.0, "year": 1.0}
+        if period not in per_year:
             raise ProfileError(f"{p}: desired_pay.period must be one of hour, week, month, year; got {period!r}")
-        prof.desired_annual = float(pay["min"]) * PERIOD_HOURS[period]
+        try:
+            prof.desired_annual = float(pay["min"]) * per_year[period]
+        except (TypeError, ValueError) as exc:
+            raise ProfileError(f"{p}: desired_pay.min must be a number, got {pay['min']!r}") from exc
+        prof.currency = str(pay.get("currency") or "USD").upper()
     arr = data.get("work_arrangement") or []
     arr = [arr] if isinstance(arr, str) else arr
     bad = [a for a in arr if a not in ARRANGEMENTS]
     if bad:
         raise ProfileError(f"{p}: work_arrangement values must be remote, hybrid or onsite; got {bad}")
     prof.work_arrangement = list(arr)
-    prof.roles_of_interest = [str(r) for r in data.get("roles_of_interest") or []]
+    prof.roles_of_interest = [str(r) for r in _list(data, "roles_of_interest")]
+    prof.education_rank = {t.id: int(t.extra.get("rank") or 0) for t in tax.terms["education"].values()}
     return prof

@@ -21,6 +21,7 @@ import duckdb
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from . import export
+from .config import safe_name
 
 FORMATS = ("html", "md", "csv", "json")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
@@ -52,6 +53,9 @@ def atomic_write(path: Path, data: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; reports are for reading
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -109,7 +113,7 @@ def write_reports(con: duckdb.DuckDBPyConnection, out: str | Path, formats: Sequ
         for stale in out.glob(".jobfit*.tmp*"):
             stale.unlink(missing_ok=True)
     data = gather(con, profile_id)
-    stem = f"jobfit-{_safe(profile_id)}" if profile_id else "jobfit"
+    stem = f"jobfit-{safe_name(profile_id)}" if profile_id else "jobfit"
     written: list[Path] = []
     env = _env()
     if "html" in formats:
@@ -133,10 +137,6 @@ def _public(r: dict[str, Any]) -> dict[str, Any]:
 def _write(path: Path, text: str) -> Path:
     atomic_write(path, text)
     return path
-
-
-def _safe(name: str | None) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name or "").strip("._") or "report"
 
 
 def _csv(recs: list[dict[str, Any]]) -> str:

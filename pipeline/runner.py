@@ -122,8 +122,9 @@ def extract_pending(ctx: Context, *, run_id: int | None = None, full: bool = Fal
     """Extract every posting not yet extracted with this taxonomy and extractor version, then
     classify every extraction that has no role yet (this run's, or a killed run's). A posting the
     pipeline fails on is recorded as a reject and stays pending."""
-    pending = store.pending_postings(ctx.con, ctx.tax.version, EXTRACTOR_VERSION, full=full)
-    ctx.events("extract_start", pending=len(pending))
+    total = store.count_pending(ctx.con, ctx.tax.version, EXTRACTOR_VERSION, full=full)
+    pending = store.iter_pending(ctx.con, ctx.tax.version, EXTRACTOR_VERSION, full=full)
+    ctx.events("extract_start", pending=total)
     done = 0
     batch = []
     size = batch_size()
@@ -137,10 +138,10 @@ def extract_pending(ctx: Context, *, run_id: int | None = None, full: bool = Fal
         if len(batch) >= size:
             done += _in_transaction(ctx, lambda: store.save_extractions(ctx.con, batch, run_id))
             batch = []
-            ctx.events("extract_batch", extracted=done, pending=len(pending))
+            ctx.events("extract_batch", extracted=done, pending=total)
     if batch:
         done += _in_transaction(ctx, lambda: store.save_extractions(ctx.con, batch, run_id))
-        ctx.events("extract_batch", extracted=done, pending=len(pending))
+        ctx.events("extract_batch", extracted=done, pending=total)
     unroled = [r[0] for r in ctx.con.execute(
         "SELECT posting_id FROM extractions LEFT JOIN posting_roles USING (posting_id) WHERE posting_roles.posting_id IS NULL"
     ).fetchall()]
@@ -154,8 +155,10 @@ def extract_pending(ctx: Context, *, run_id: int | None = None, full: bool = Fal
     return done
 
 
-def quick_extract(postings: Iterable[Posting], tax: Taxonomy, cache_dir: Path | None = None) -> list[dict[str, Any]]:
-    """Extract and classify without touching the user's database (an in-memory DuckDB)."""
+def quick_extract(postings: Iterable[Posting], tax: Taxonomy, cache_dir: Path | None = None,
+                  failures: list[Reject] | None = None) -> list[dict[str, Any]]:
+    """Extract and classify without touching the user's database (an in-memory DuckDB).
+    Postings the pipeline fails on are appended to ``failures`` (when given) and left out."""
     ctx = Context(store.connect(":memory:"), tax, cache_dir)
     store.load_taxonomy(ctx.con, tax)
     plist = list(postings)
@@ -166,7 +169,13 @@ def quick_extract(postings: Iterable[Posting], tax: Taxonomy, cache_dir: Path | 
         if n:
             p.posting_id = f"{p.posting_id}~{n}"
     store.save_postings(ctx.con, plist, None)
-    exs = [ex for _, ex in extract(plist, ctx.nlp) if not isinstance(ex, ExtractError)]
+    exs = []
+    for _, ex in extract(plist, ctx.nlp):
+        if isinstance(ex, ExtractError):
+            if failures is not None:
+                failures.append(Reject(ex.source, None, ex.reason))
+        else:
+            exs.append(ex)
     store.save_extractions(ctx.con, exs, None)
     classify_roles(ctx.con, [e.posting_id for e in exs])
     by_id = {r["posting_id"]: r for r in export.records(ctx.con)}
@@ -191,3 +200,18 @@ def match(ctx: Context, profile_path: str | None = None) -> tuple[int, list[Fit]
     _in_transaction(ctx, save)
     ctx.events("match", postings=n, profile=profile.profile_id)
     return n, fits, profile
+
+
+def score(postings: Iterable[Posting], profile_path: str, tax: Taxonomy,
+          failures: list[Reject] | None = None) -> tuple[Profile, list[tuple[dict[str, Any], Fit]]]:
+    """One or more postings against one profile, nothing stored (``jobfit score``)."""
+    recs = quick_extract(postings, tax, failures=failures)
+    profile = load_profile(profile_path, tax)
+    con = store.connect(":memory:")
+    try:
+        store.load_taxonomy(con, tax)
+        links = credential_links(con)
+    finally:
+        con.close()
+    return profile, [(rec, fit_posting(profile, rec, links)) for rec in recs]
+

@@ -11,7 +11,7 @@ import os
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import duckdb
 
@@ -302,18 +302,39 @@ def save_extractions(con: duckdb.DuckDBPyConnection, extractions: Sequence[Extra
     return len(ex_rows)
 
 
+def _pending_where(full: bool) -> str:
+    if full:
+        return "TRUE"
+    return "(e.posting_id IS NULL OR e.content_hash <> p.content_hash OR e.taxonomy_version <> $tv OR e.extractor_version <> $xv)"
+
+
+def count_pending(con: duckdb.DuckDBPyConnection, taxonomy_version: str, extractor_version: str, *, full: bool = False) -> int:
+    params = {} if full else {"tv": taxonomy_version, "xv": extractor_version}
+    return con.execute(
+        f"SELECT count(*) FROM postings p LEFT JOIN extractions e USING (posting_id) WHERE {_pending_where(full)}", params
+    ).fetchone()[0]
+
+
+def iter_pending(con: duckdb.DuckDBPyConnection, taxonomy_version: str, extractor_version: str, *, full: bool = False,
+                 chunk: int = 500) -> Iterator[Posting]:
+    """Postings with no extraction, or one made from another taxonomy or extractor version, read
+    a chunk at a time in posting-id order (keyset pagination), so memory stays flat however large
+    the store is and the caller may write between chunks."""
+    last = ""
+    params: dict[str, Any] = {} if full else {"tv": taxonomy_version, "xv": extractor_version}
+    while True:
+        rows = con.execute(
+            f"SELECT p.posting_id, p.source, p.title, p.text, p.format, p.encoding, p.meta "
+            f"FROM postings p LEFT JOIN extractions e USING (posting_id) "
+            f"WHERE p.posting_id > $last AND {_pending_where(full)} ORDER BY p.posting_id LIMIT {int(chunk)}",
+            {**params, "last": last},
+        ).fetchall()
+        if not rows:
+            return
+        for pid, source, title, text, fmt, enc, meta in rows:
+            yield Posting(pid, source, title, text, fmt, json.loads(meta) if meta else {}, enc or "utf-8")
+        last = rows[-1][0]
+
+
 def pending_postings(con: duckdb.DuckDBPyConnection, taxonomy_version: str, extractor_version: str, *, full: bool = False) -> list[Posting]:
-    """Postings with no extraction, or one made from another taxonomy or extractor version."""
-    where = "" if full else (
-        "WHERE e.posting_id IS NULL OR e.content_hash <> p.content_hash OR e.taxonomy_version <> ? OR e.extractor_version <> ?"
-    )
-    params = [] if full else [taxonomy_version, extractor_version]
-    rows = con.execute(
-        f"SELECT p.posting_id, p.source, p.title, p.text, p.format, p.encoding, p.meta "
-        f"FROM postings p LEFT JOIN extractions e USING (posting_id) {where} ORDER BY p.posting_id",
-        params,
-    ).fetchall()
-    out = []
-    for pid, source, title, text, fmt, enc, meta in rows:
-        out.append(Posting(pid, source, title, text, fmt, json.loads(meta) if meta else {}, enc or "utf-8"))
-    return out
+    return list(iter_pending(con, taxonomy_version, extractor_version, full=full))

@@ -67,7 +67,7 @@ def test_rejects_reported_and_batch_continues(tmp_path):
 
 def test_user_mistakes_get_one_line_not_a_traceback(tmp_path):
     r = run_cli("--db", str(tmp_path / "x.duckdb"), "ingest", str(tmp_path / "missing"))
-    assert r.returncode == 1
+    assert r.returncode == 2
     assert b"no such file or directory" in r.stderr and b"Traceback" not in r.stderr
     bad = tmp_path / "p.yaml"
     bad.write_text("name: X\nwork_arrangement: [moon]\n")
