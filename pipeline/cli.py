@@ -462,10 +462,11 @@ def runs(ctx: click.Context, limit: int, as_json: bool) -> None:
         for r in rows:
             click.echo(json.dumps({k: (str(v) if k.endswith("_at") and v is not None else v) for k, v in zip(cols, r)}))
         return
-    click.echo(f"{'run':>4} {'command':<7} {'started (UTC)':<19} {'status':<11} {'new':>6} {'unch':>6} {'upd':>5} {'rej':>4} {'extr':>6} {'secs':>7}  taxonomy")
+    click.echo(f"{'run':>4} {'command':<7} {'started (UTC)':<19} {'ended':<8} {'status':<11} {'new':>6} {'unch':>6} {'upd':>5} {'rej':>4} {'extr':>6} {'secs':>7}  taxonomy")
     for r in rows:
         started = str(r[2])[:19] if r[2] else ""
-        click.echo(f"{r[0]:>4} {r[1]:<7} {started:<19} {r[4]:<11} {r[5] or 0:>6} {r[6] or 0:>6} {r[7] or 0:>5} {r[8] or 0:>4} {r[9] or 0:>6} {r[11] if r[11] is not None else '':>7}  {r[10]}")
+        ended = str(r[3])[11:19] if r[3] else "-"
+        click.echo(f"{r[0]:>4} {r[1]:<7} {started:<19} {ended:<8} {r[4]:<11} {r[5] or 0:>6} {r[6] or 0:>6} {r[7] or 0:>5} {r[8] or 0:>4} {r[9] or 0:>6} {r[11] if r[11] is not None else '':>7}  {r[10]}")
 
 
 @cli.command()

@@ -267,9 +267,16 @@ def fit_posting(profile: Profile, posting: dict[str, Any], links: dict[str, dict
         arr_fit = 1.0 if arr in profile.work_arrangement else 0.0
         item = {"kind": "work_arrangement", "id": arr, "requirement": "preferred", "evidence": arr}
         (met if arr_fit else missing).append(item)
+    role_fit = 1.0
+    role_id = posting.get("role", {}).get("id")
+    if profile.roles_of_interest and role_id and role_id != "none":
+        role_fit = 1.0 if role_id in profile.roles_of_interest else 0.0
+        item = {"kind": "role", "id": role_id, "requirement": "preferred", "evidence": "roles of interest: " + ", ".join(profile.roles_of_interest)}
+        (met if role_fit else missing).append(item)
     req_ratio = req_met / req_total if req_total else 1.0
     pref_ratio = pref_met / pref_total if pref_total else 1.0
-    score = 100 * (0.45 * req_ratio + 0.15 * pref_ratio + 0.15 * exp_fit + 0.1 * edu_fit + 0.1 * pay_fit + 0.05 * arr_fit)
+    score = 100 * (0.40 * req_ratio + 0.15 * pref_ratio + 0.15 * exp_fit + 0.10 * edu_fit + 0.10 * pay_fit
+                   + 0.05 * arr_fit + 0.05 * role_fit)
     if blockers:
         score = min(score, 50.0)
     if posting.get("role", {}).get("id") == "none":

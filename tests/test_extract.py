@@ -158,3 +158,20 @@ def test_a_posting_that_breaks_the_pipeline_is_reported_not_fatal(tax, nlp):
     err = out[1][1]
     assert isinstance(err, ExtractError) and "simulated component failure" in err.reason
     assert all(isinstance(x, Extraction) for i, (_, x) in enumerate(out) if i != 1)
+
+
+def test_hcpcs_validity_from_the_cms_file(tmp_path):
+    from tests.conftest import HCPCS, needs_hcpcs, run_cli  # noqa: F401
+
+    import pytest
+
+    if not HCPCS.exists():
+        pytest.skip(f"CMS HCPCS file not found at {HCPCS} (only CI and developers have ../shared)")
+    post = tmp_path / "p.txt"
+    post.write_text("Medical Biller\n\nBill HCPCS codes J1100 and J0001 for injections.")
+    import json
+
+    without = json.loads(run_cli("extract", str(post), "--format", "json", env={"JOBFIT_HCPCS": ""}).stdout)
+    assert {c["code"]: c["valid"] for c in without["codes"] if c["system"] == "HCPCS"} == {"J1100": None, "J0001": None}
+    with_file = json.loads(run_cli("--hcpcs", str(HCPCS), "extract", str(post), "--format", "json").stdout)
+    assert {c["code"]: c["valid"] for c in with_file["codes"] if c["system"] == "HCPCS"} == {"J1100": True, "J0001": False}
