@@ -175,6 +175,14 @@ def _print_rejects(rejects: list[Reject], log_json: bool = False) -> None:
         click.echo(f"rejected: {where}: {r.reason}", err=True)
 
 
+def _procs(n: int) -> int:
+    if n == 0:
+        from .parallel import cpu_count
+
+        return cpu_count()
+    return n
+
+
 def _check_paths(paths: tuple[str, ...]) -> None:
     """Every input path exists, checked before the database is opened or a run is recorded."""
     missing = [p for p in paths if p != "-" and not Path(p).exists()]
@@ -219,6 +227,8 @@ def _events(log_json: bool) -> Callable[..., None]:
     return lambda event, **fields: None
 
 
+PROCESSES = click.option("-j", "--processes", type=click.IntRange(min=0), default=1, show_default=True,
+                         help="Worker processes for extraction (0 = one per core).")
 LOG_JSON = click.option("--log-json", is_flag=True, help="Emit progress and the summary as JSON lines on stderr (for cron / journald).")
 MAX_BYTES = click.option("--max-bytes", type=int, default=None, help="Reject files and records larger than this (default 5 MiB).")
 MAP = click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN", help="Column mapping for CSV/JSON feeds, e.g. --map text=body_html.")
@@ -258,9 +268,10 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], max_bytes: int | None, ma
 @click.argument("paths", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="table", show_default=True)
 @click.option("--full", is_flag=True, help="Re-extract every stored posting.")
+@PROCESSES
 @click.pass_context
 @friendly
-def extract(ctx: click.Context, paths: tuple[str, ...], fmt: str, full: bool) -> None:
+def extract(ctx: click.Context, paths: tuple[str, ...], fmt: str, full: bool, processes: int) -> None:
     """Extract requirements. With PATHs: a quick look at those files, nothing stored.
     Without: extract stored postings that are new or changed.
 
@@ -285,7 +296,7 @@ def extract(ctx: click.Context, paths: tuple[str, ...], fmt: str, full: bool) ->
 
     c = _context(ctx)
     failed: list[Reject] = []
-    n = extract_pending(c, full=full, failures=failed)
+    n = extract_pending(c, full=full, failures=failed, processes=_procs(processes))
     _print_rejects(failed)
     if fmt == "json":
         _emit(list(export.records(c.con)), fmt)
@@ -374,13 +385,14 @@ def report(ctx: click.Context, out: str, formats: str, profile_id: str | None) -
 @click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
 @click.option("--format", "formats", default="html,md,csv,json", show_default=True)
 @click.option("--full", is_flag=True, help="Re-extract every posting, changed or not.")
+@PROCESSES
 @MAX_BYTES
 @MAP
 @LOG_JSON
 @click.pass_context
 @friendly
 def run(ctx: click.Context, paths: tuple[str, ...], profile: str | None, out: str, formats: str, full: bool,
-        max_bytes: int | None, mapping: tuple[str, ...], log_json: bool) -> None:
+        processes: int, max_bytes: int | None, mapping: tuple[str, ...], log_json: bool) -> None:
     """Ingest, extract, match and report in one go. Safe to re-run: only new or changed
     postings are extracted, and a killed run is finished by the next one.
 
@@ -405,7 +417,7 @@ def run(ctx: click.Context, paths: tuple[str, ...], profile: str | None, out: st
     res = do_ingest(c, list(paths), run_id=run_id, stdin=sys.stdin.buffer, max_bytes=max_bytes, mapping=mp)
     _print_rejects(res.rejects, log_json)
     failed: list[Reject] = []
-    n = extract_pending(c, run_id=run_id, full=full, failures=failed)
+    n = extract_pending(c, run_id=run_id, full=full, failures=failed, processes=_procs(processes))
     _print_rejects(failed, log_json)
     res.rejects += failed
     res.counts["rejected"] += len(failed)

@@ -118,18 +118,26 @@ def ingest(ctx: Context, paths: Sequence[str], *, run_id: int | None = None, std
     return result
 
 
-def extract_pending(ctx: Context, *, run_id: int | None = None, full: bool = False, failures: list[Reject] | None = None) -> int:
+def extract_pending(ctx: Context, *, run_id: int | None = None, full: bool = False, failures: list[Reject] | None = None,
+                    processes: int = 1) -> int:
     """Extract every posting not yet extracted with this taxonomy and extractor version, then
     classify every extraction that has no role yet (this run's, or a killed run's). A posting the
-    pipeline fails on is recorded as a reject and stays pending."""
+    pipeline fails on is recorded as a reject and stays pending. With ``processes`` > 1 the spaCy
+    work is spread over worker processes (see :mod:`pipeline.parallel`); the stored result is the same."""
     total = store.count_pending(ctx.con, ctx.tax.version, EXTRACTOR_VERSION, full=full)
     pending = store.iter_pending(ctx.con, ctx.tax.version, EXTRACTOR_VERSION, full=full)
-    ctx.events("extract_start", pending=total)
+    ctx.events("extract_start", pending=total, processes=processes)
     done = 0
     batch = []
     size = batch_size()
     failed: list[Reject] = []
-    for _, ex in extract(pending, ctx.nlp):
+    if processes > 1 and total > 64:
+        from .parallel import extract_parallel
+
+        results = extract_parallel(pending, ctx.tax, processes, ctx.cache_dir)
+    else:
+        results = extract(pending, ctx.nlp)
+    for _, ex in results:
         if isinstance(ex, ExtractError):
             failed.append(Reject(ex.source, None, ex.reason))
             ctx.events("reject", source=ex.source, record=None, reason=ex.reason)

@@ -276,3 +276,15 @@ def test_crontab_line_is_well_formed():
     assert len(lines) == 1
     fields = lines[0].split(None, 5)
     assert fields[:5] == ["30", "2", "*", "*", "*"] and "jobfit run" in fields[5]
+
+
+def test_two_processes_store_exactly_what_one_does(tmp_path, corpus, clean_run):
+    """Worker processes return compact records; the database and reports equal the one-process run."""
+    db, out = tmp_path / "j2.duckdb", tmp_path / "reports"
+    exe = Path(sys.executable).with_name("jobfit")
+    p = subprocess.run([str(exe), "--db", str(db), "run", str(corpus), "--out", str(out), "-j", "2",
+                        "--profile", str(PROFILES / "cpb_biller.yaml")], capture_output=True, timeout=600,
+                       env={**os.environ, "JOBFIT_BATCH": "40"})
+    assert p.returncode == 0, p.stderr.decode()[-2000:]
+    assert dump(db) == clean_run[0]
+    assert report_files(out) == clean_run[1]
