@@ -414,7 +414,7 @@ def run(ctx: click.Context, paths: tuple[str, ...], profile: str | None, out: st
     c = _context(ctx, log_json)
     run_id = store.start_run(c.con, "run", c.tax.version, EXTRACTOR_VERSION)
     c.events("run_start", run_id=run_id, paths=list(paths))
-    res = do_ingest(c, list(paths), run_id=run_id, stdin=sys.stdin.buffer, max_bytes=max_bytes, mapping=mp)
+    res = do_ingest(c, list(paths), run_id=run_id, stdin=sys.stdin.buffer, max_bytes=max_bytes, mapping=mp, full=full)
     _print_rejects(res.rejects, log_json)
     failed: list[Reject] = []
     n = extract_pending(c, run_id=run_id, full=full, failures=failed, processes=_procs(processes))

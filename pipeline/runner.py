@@ -18,7 +18,7 @@ import duckdb
 
 from . import export, store
 from .extract import ExtractError, extract
-from .ingest import Posting, Reject, read_postings
+from .ingest import DEFAULT_MAX_BYTES, Posting, ReadOptions, Reject, iter_files, read_path
 from .match import Fit, classify_roles, credential_links, fit_posting, save_fits
 from .nlp import EXTRACTOR_VERSION, load_nlp
 from .profile import Profile, load_profile
@@ -86,32 +86,62 @@ class IngestResult:
 
 
 def ingest(ctx: Context, paths: Sequence[str], *, run_id: int | None = None, stdin: Any = None,
-           max_bytes: int | None = None, mapping: dict[str, str] | None = None) -> IngestResult:
-    """Read files into the postings table in transactional batches; rejects are stored with reasons."""
+           max_bytes: int | None = None, mapping: dict[str, str] | None = None, full: bool = False) -> IngestResult:
+    """Read files into the postings table in transactional batches; rejects are stored with reasons.
+
+    A file whose path, size, modification time and reading options match the fingerprint stored
+    when it was last read completely is not read again (its postings count as unchanged and its
+    rejects are reported again); ``full`` reads everything. The fingerprint is committed in the
+    same transaction as the file's last postings, so a killed run re-reads a half-read file.
+    """
     result = IngestResult(run_id)
     batch: list[Posting] = []
-    kwargs: dict[str, Any] = {"stdin": stdin, "mapping": mapping}
-    if max_bytes:
-        kwargs["max_bytes"] = max_bytes
+    opts = ReadOptions(max_bytes or DEFAULT_MAX_BYTES, dict(mapping or {}), stdin)
+    signature = json.dumps([opts.max_bytes, sorted(opts.mapping.items())])
     size = batch_size()
+    done_files: list[dict[str, Any]] = []
 
     def flush() -> None:
-        counts = _in_transaction(ctx, lambda: store.save_postings(ctx.con, batch, run_id))
+        def work() -> dict[str, int]:
+            counts = store.save_postings(ctx.con, batch, run_id)
+            store.save_file_fingerprints(ctx.con, done_files)
+            return counts
+
+        counts = _in_transaction(ctx, work)
         for k, v in counts.items():
             result.counts[k] += v
         result.posting_ids.extend(p.posting_id for p in batch)
         batch.clear()
+        done_files.clear()
         ctx.events("ingest_batch", read=len(result.posting_ids), **{k: result.counts[k] for k in ("new", "updated", "unchanged")})
 
-    for item in read_postings(paths, **kwargs):
-        if isinstance(item, Reject):
-            result.rejects.append(item)
-            ctx.events("reject", source=item.source, record=item.record, reason=item.reason)
-            continue
-        batch.append(item)
-        if len(batch) >= size:
-            flush()
-    if batch:
+    def reject(item: Reject) -> None:
+        result.rejects.append(item)
+        ctx.events("reject", source=item.source, record=item.record, reason=item.reason)
+
+    for path in iter_files(paths):
+        fp = store.file_fingerprint(path, signature) if path != "-" else None
+        if fp is not None and not full:
+            seen = store.known_file(ctx.con, fp)
+            if seen is not None:  # unchanged since it was last read whole
+                n_postings, old_rejects = seen
+                result.counts["unchanged"] += n_postings
+                for r in old_rejects:
+                    reject(Reject(r["source"], r["record"], r["reason"]))
+                continue
+        n_postings, file_rejects = 0, []
+        for item in read_path(path, opts):
+            if isinstance(item, Reject):
+                reject(item)
+                file_rejects.append({"source": item.source, "record": item.record, "reason": item.reason})
+                continue
+            batch.append(item)
+            n_postings += 1
+            if len(batch) >= size:
+                flush()
+        if fp is not None:
+            done_files.append({**fp, "n_postings": n_postings, "rejects": file_rejects})
+    if batch or done_files:
         flush()
     result.counts["rejected"] = len(result.rejects)
     store.save_rejects(ctx.con, result.rejects, run_id)
@@ -167,6 +197,13 @@ def quick_extract(postings: Iterable[Posting], tax: Taxonomy, cache_dir: Path | 
                   failures: list[Reject] | None = None) -> list[dict[str, Any]]:
     """Extract and classify without touching the user's database (an in-memory DuckDB).
     Postings the pipeline fails on are appended to ``failures`` (when given) and left out."""
+    con, recs = _quick(postings, tax, cache_dir, failures)
+    con.close()
+    return recs
+
+
+def _quick(postings: Iterable[Posting], tax: Taxonomy, cache_dir: Path | None,
+           failures: list[Reject] | None) -> tuple[duckdb.DuckDBPyConnection, list[dict[str, Any]]]:
     ctx = Context(store.connect(":memory:"), tax, cache_dir)
     store.load_taxonomy(ctx.con, tax)
     plist = list(postings)
@@ -187,8 +224,7 @@ def quick_extract(postings: Iterable[Posting], tax: Taxonomy, cache_dir: Path | 
     store.save_extractions(ctx.con, exs, None)
     classify_roles(ctx.con, [e.posting_id for e in exs])
     by_id = {r["posting_id"]: r for r in export.records(ctx.con)}
-    ctx.con.close()
-    return [by_id[p.posting_id] for p in plist if p.posting_id in by_id]
+    return ctx.con, [by_id[p.posting_id] for p in plist if p.posting_id in by_id]
 
 
 def match(ctx: Context, profile_path: str | None = None) -> tuple[int, list[Fit], Profile | None]:
@@ -213,11 +249,9 @@ def match(ctx: Context, profile_path: str | None = None) -> tuple[int, list[Fit]
 def score(postings: Iterable[Posting], profile_path: str, tax: Taxonomy,
           failures: list[Reject] | None = None) -> tuple[Profile, list[tuple[dict[str, Any], Fit]]]:
     """One or more postings against one profile, nothing stored (``jobfit score``)."""
-    recs = quick_extract(postings, tax, failures=failures)
-    profile = load_profile(profile_path, tax)
-    con = store.connect(":memory:")
+    profile = load_profile(profile_path, tax)  # a bad profile fails before any extraction work
+    con, recs = _quick(postings, tax, None, failures)
     try:
-        store.load_taxonomy(con, tax)
         links = credential_links(con)
     finally:
         con.close()

@@ -64,6 +64,8 @@ CREATE TABLE IF NOT EXISTS runs (
   n_new INTEGER, n_unchanged INTEGER, n_updated INTEGER, n_rejected INTEGER, n_extracted INTEGER,
   taxonomy_version VARCHAR, extractor_version VARCHAR);
 CREATE TABLE IF NOT EXISTS rejects (run_id BIGINT, source VARCHAR, record INTEGER, reason VARCHAR);
+CREATE TABLE IF NOT EXISTS files (
+  path VARCHAR PRIMARY KEY, size BIGINT, mtime_ns BIGINT, signature VARCHAR, n_postings INTEGER, rejects JSON);
 """
 
 
@@ -130,11 +132,10 @@ def load_taxonomy(con: duckdb.DuckDBPyConnection, tax: Taxonomy) -> dict[str, in
                     json.dumps(list(role.pay)), json.dumps(list(role.outlook)),
                 ],
             )
-        con.executemany("INSERT INTO tax_role_items VALUES (?,?,?,?,?)", [[r.id, i.kind, i.id, i.level, i.weight] for r in tax.roles.values() for i in r.items] or [[None] * 5])
-        con.execute("DELETE FROM tax_role_items WHERE role_id IS NULL")
-        titles = [[r.id, a.lower()] for r in tax.roles.values() for a in r.title_aliases]
-        if titles:
-            con.executemany("INSERT INTO tax_role_titles VALUES (?,?)", titles)
+        _bulk_rows(con, "tax_role_items", ["role_id", "kind", "item_id", "level", "weight"], ["VARCHAR"] * 4 + ["DOUBLE"],
+                   [[r.id, i.kind, i.id, i.level, i.weight] for r in tax.roles.values() for i in r.items])
+        _bulk_rows(con, "tax_role_titles", ["role_id", "phrase"], ["VARCHAR"] * 2,
+                   [[r.id, a.lower()] for r in tax.roles.values() for a in r.title_aliases])
         terms, aliases, links = [], [], []
         for kind, entries in tax.terms.items():
             for t in entries.values():
@@ -146,19 +147,17 @@ def load_taxonomy(con: duckdb.DuckDBPyConnection, tax: Taxonomy) -> dict[str, in
                             links.append([t.id, rel, other])
                     if t.extra.get("apprentice_of"):
                         links.append([t.id, "apprentice_of", t.extra["apprentice_of"]])
-        con.executemany("INSERT INTO tax_terms VALUES (?,?,?,?,?,?,?,?,?)", terms)
-        if aliases:
-            con.executemany("INSERT INTO tax_aliases VALUES (?,?,?,?)", aliases)
-        if links:
-            con.executemany("INSERT INTO tax_credential_links VALUES (?,?,?)", links)
+        _bulk_rows(con, "tax_terms", ["kind", "term_id", "name", "category", "issuer", "family", "rank", "ambiguous", "source"],
+                   ["VARCHAR"] * 6 + ["INTEGER", "BOOLEAN", "VARCHAR"], terms)
+        _bulk_rows(con, "tax_aliases", ["kind", "term_id", "alias", "case_sensitive"], ["VARCHAR"] * 3 + ["BOOLEAN"], aliases)
+        _bulk_rows(con, "tax_credential_links", ["credential_id", "relation", "other_id"], ["VARCHAR"] * 3, links)
         kinds = tax.non_target.get("kinds") or {}
         nt = []
         for scope, key in (("title", "title_phrases"), ("context", "context_phrases")):
             for e in tax.non_target.get(key) or []:
                 kind = str(e.get("kind", "other"))
                 nt.append([kind, str(e["phrase"]).lower(), scope, bool((kinds.get(kind) or {}).get("overrides_role_title", False))])
-        if nt:
-            con.executemany("INSERT INTO tax_non_target VALUES (?,?,?,?)", nt)
+        _bulk_rows(con, "tax_non_target", ["kind", "phrase", "scope", "overrides_role_title"], ["VARCHAR"] * 3 + ["BOOLEAN"], nt)
         con.execute("INSERT OR REPLACE INTO meta VALUES ('taxonomy_version', ?)", [tax.version])
         con.execute("INSERT OR REPLACE INTO meta VALUES ('taxonomy_root', ?)", [str(tax.root)])
         con.execute("INSERT OR REPLACE INTO meta VALUES ('role_classification', ?)", [json.dumps(tax.cues.get("role_classification") or {})])
@@ -167,6 +166,10 @@ def load_taxonomy(con: duckdb.DuckDBPyConnection, tax: Taxonomy) -> dict[str, in
         con.execute("ROLLBACK")
         raise
     return {"roles": len(tax.roles), **{k: len(v) for k, v in tax.terms.items()}}
+
+
+def _bulk_rows(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], types: list[str], rows: list[list[Any]]) -> None:
+    bulk_insert(con, table, columns, ({c: v for c, v in zip(columns, row)} for row in rows), dict(zip(columns, types)))
 
 
 def meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
@@ -338,3 +341,35 @@ def iter_pending(con: duckdb.DuckDBPyConnection, taxonomy_version: str, extracto
 
 def pending_postings(con: duckdb.DuckDBPyConnection, taxonomy_version: str, extractor_version: str, *, full: bool = False) -> list[Posting]:
     return list(iter_pending(con, taxonomy_version, extractor_version, full=full))
+
+
+# --- file fingerprints (skip files unchanged since they were last read whole) ----------------
+
+
+def file_fingerprint(path: str, signature: str) -> dict[str, Any] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "signature": signature}
+
+
+def known_file(con: duckdb.DuckDBPyConnection, fp: dict[str, Any]) -> tuple[int, list[dict[str, Any]]] | None:
+    row = con.execute(
+        "SELECT n_postings, rejects FROM files WHERE path = ? AND size = ? AND mtime_ns = ? AND signature = ?",
+        [fp["path"], fp["size"], fp["mtime_ns"], fp["signature"]],
+    ).fetchone()
+    if row is None:
+        return None
+    return int(row[0]), json.loads(row[1]) if row[1] else []
+
+
+FILE_TYPES = {"path": "VARCHAR", "size": "BIGINT", "mtime_ns": "BIGINT", "signature": "VARCHAR", "n_postings": "INTEGER", "rejects": "JSON"}
+
+
+def save_file_fingerprints(con: duckdb.DuckDBPyConnection, files: Sequence[dict[str, Any]]) -> None:
+    if not files:
+        return
+    con.execute("DELETE FROM files WHERE path IN (SELECT unnest(?))", [[f["path"] for f in files]])
+    bulk_insert(con, "files", list(FILE_TYPES), files, FILE_TYPES)
+

@@ -288,3 +288,22 @@ def test_two_processes_store_exactly_what_one_does(tmp_path, corpus, clean_run):
     assert p.returncode == 0, p.stderr.decode()[-2000:]
     assert dump(db) == clean_run[0]
     assert report_files(out) == clean_run[1]
+
+
+def test_unchanged_files_are_not_read_again(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    for i in range(3):
+        (d / f"p{i}.txt").write_text(f"Medical Biller {i}\n\nWork denials and A/R. CPB preferred.")
+    (d / "bad.json").write_text("{nope")
+    db = str(tmp_path / "f.duckdb")
+    first = run_cli("--db", db, "run", str(d), "--out", str(tmp_path / "o"), "--log-json")
+    assert first.returncode == EXIT_REJECTS
+    (d / "p1.txt").write_text("Medical Biller 1\n\nWork denials and A/R. CPB required now.")
+    second = run_cli("--db", db, "run", str(d), "--out", str(tmp_path / "o"), "--log-json")
+    assert second.returncode == EXIT_REJECTS  # the unchanged broken file is still reported
+    end = [json.loads(x) for x in second.stderr.decode().splitlines() if '"run_end"' in x][0]
+    assert (end["new"], end["updated"], end["unchanged"], end["rejected"], end["extracted"]) == (0, 1, 2, 1, 1)
+    full = run_cli("--db", db, "run", str(d), "--out", str(tmp_path / "o"), "--log-json", "--full")
+    end = [json.loads(x) for x in full.stderr.decode().splitlines() if '"run_end"' in x][0]
+    assert (end["unchanged"], end["extracted"]) == (3, 3)
