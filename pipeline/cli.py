@@ -25,8 +25,14 @@ from .taxonomy import TaxonomyError, load_taxonomy, require_valid
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_REJECTS, EXIT_LOCKED = 0, 1, 2, 3, 4
 
 
+_LOG_JSON = {"on": False}
+
+
 def _fail(msg: str, code: int = EXIT_FAIL) -> None:
-    click.echo(f"jobfit: error: {msg}", err=True)
+    if _LOG_JSON["on"]:  # the nightly log stays JSON Lines whatever happens
+        click.echo(json.dumps({"event": "error", "exit": code, "message": msg}, ensure_ascii=False), err=True)
+    else:
+        click.echo(f"jobfit: error: {msg}", err=True)
     sys.exit(code)
 
 
@@ -183,6 +189,17 @@ def _procs(n: int) -> int:
     return n
 
 
+def _check_out(out: str) -> None:
+    """The report folder can be created and written, checked before any work is done."""
+    try:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        probe = Path(out) / ".jobfit-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        _fail(f"{out}: cannot write reports there: {exc.strerror or exc}", EXIT_USAGE)
+
+
 def _check_paths(paths: tuple[str, ...]) -> None:
     """Every input path exists, checked before the database is opened or a run is recorded."""
     missing = [p for p in paths if p != "-" and not Path(p).exists()]
@@ -201,7 +218,7 @@ def _parse_map(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 def _events(log_json: bool) -> Callable[..., None]:
-    """JSON log lines with --log-json; a progress bar on a terminal; silence under cron."""
+    """JSON log lines with --log-json; a progress bar on a terminal; no progress output otherwise."""
     if log_json:
         from datetime import datetime, timezone
 
@@ -230,7 +247,7 @@ def _events(log_json: bool) -> Callable[..., None]:
 PROCESSES = click.option("-j", "--processes", type=click.IntRange(min=0), default=1, show_default=True,
                          help="Worker processes for extraction (0 = one per core).")
 LOG_JSON = click.option("--log-json", is_flag=True, help="Emit progress and the summary as JSON lines on stderr (for cron / journald).")
-MAX_BYTES = click.option("--max-bytes", type=int, default=None, help="Reject files and records larger than this (default 5 MiB).")
+MAX_BYTES = click.option("--max-bytes", type=click.IntRange(min=1), default=None, help="Reject files and records larger than this (default 5 MiB).")
 MAP = click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN", help="Column mapping for CSV/JSON feeds, e.g. --map text=body_html.")
 
 
@@ -252,6 +269,7 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], max_bytes: int | None, ma
     """
     from .runner import ingest as do_ingest
 
+    _LOG_JSON["on"] = log_json
     mp = _parse_map(mapping)
     _check_paths(paths)
     c = _context(ctx, log_json)
@@ -375,7 +393,11 @@ def report(ctx: click.Context, out: str, formats: str, profile_id: str | None) -
             _fail(f"no stored profile {profile_id!r}; stored: {', '.join(known) or 'none (run jobfit match --profile FILE first)'}", EXIT_USAGE)
     if not c.con.execute("SELECT count(*) FROM extractions").fetchone()[0]:
         click.echo("note: no extracted postings in the database yet (jobfit ingest PATH, then jobfit extract)", err=True)
-    for path in report_mod.write_reports(c.con, out, fmts, profile_id):
+    try:
+        paths_written = report_mod.write_reports(c.con, out, fmts, profile_id)
+    except OSError as exc:
+        _fail(f"{out}: writing reports failed: {exc.strerror or exc}")
+    for path in paths_written:
         click.echo(f"wrote {path}")
 
 
@@ -408,8 +430,10 @@ def run(ctx: click.Context, paths: tuple[str, ...], profile: str | None, out: st
     bad = [f for f in fmts if f not in report_mod.FORMATS]
     if bad:
         _fail(f"unknown report format(s): {', '.join(bad)}; choose from {', '.join(report_mod.FORMATS)}", EXIT_USAGE)
+    _LOG_JSON["on"] = log_json
     mp = _parse_map(mapping)
     _check_paths(paths)
+    _check_out(out)
     t0 = time.perf_counter()
     c = _context(ctx, log_json)
     run_id = store.start_run(c.con, "run", c.tax.version, EXTRACTOR_VERSION)
@@ -424,7 +448,11 @@ def run(ctx: click.Context, paths: tuple[str, ...], profile: str | None, out: st
     _, fits, prof = do_match(c, profile)
     res.counts["extracted"] = n
     c.events("report_start", out=str(out))
-    written = report_mod.write_reports(c.con, out, fmts, prof.profile_id if prof else None)
+    try:
+        written = report_mod.write_reports(c.con, out, fmts, prof.profile_id if prof else None)
+    except OSError as exc:
+        store.finish_run(c.con, run_id, "failed", res.counts)
+        _fail(f"{out}: writing reports failed: {exc.strerror or exc}")
     status = "ok" if not res.rejects else "rejects"
     store.finish_run(c.con, run_id, status, res.counts)
     dt = time.perf_counter() - t0
@@ -453,7 +481,7 @@ def run(ctx: click.Context, paths: tuple[str, ...], profile: str | None, out: st
 
 
 @cli.command()
-@click.option("--limit", default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @friendly
@@ -535,7 +563,7 @@ def prune(ctx: click.Context, days: int) -> None:
 
     def work() -> tuple[int, int]:
         old = [r[0] for r in c.con.execute(
-            "SELECT run_id FROM runs WHERE status <> 'running' AND finished_at < now()::TIMESTAMP - to_days(?)", [days]).fetchall()]
+            "SELECT run_id FROM runs WHERE status <> 'running' AND coalesce(finished_at, started_at) < now()::TIMESTAMP - to_days(?)", [days]).fetchall()]
         c.con.execute("DELETE FROM rejects WHERE run_id IN (SELECT unnest(?))", [old])
         c.con.execute("DELETE FROM runs WHERE run_id IN (SELECT unnest(?))", [old])
         orphans = 0

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
 import sys
 import unicodedata
@@ -26,6 +27,8 @@ HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 JSON_SUFFIXES = {".json"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 CSV_SUFFIXES = {".csv", ".tsv"}
+UNSUPPORTED_SUFFIXES = {".pdf", ".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".odt", ".rtf", ".zip", ".png", ".jpg",
+                        ".jpeg", ".gif", ".xml", ".parquet", ".duckdb", ".db", ".sqlite", ".exe", ".so", ".tar", ".7z"}
 KNOWN_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES | JSONL_SUFFIXES | CSV_SUFFIXES
 
 TITLE_KEYS = ("title", "job_title", "jobtitle", "position", "position_title", "name")
@@ -87,20 +90,28 @@ class IngestError(Exception):
 
 
 def iter_files(paths: Iterable[str]) -> Iterator[str]:
-    """Files under the given paths, directories walked recursively in a stable (sorted) order."""
+    """Files under the given paths, directories walked recursively in a stable (sorted) order,
+    hidden files and folders skipped, each file once however often it is named or linked."""
+    seen: set[str] = set()
     for raw in paths:
         if raw == "-":
             yield raw
             continue
         p = Path(raw)
         if p.is_dir():
-            for child in sorted(p.rglob("*")):
-                if child.is_file() and not child.name.startswith("."):
-                    yield str(child)
+            children = (c for c in sorted(p.rglob("*")) if not any(part.startswith(".") for part in c.relative_to(p).parts))
         elif p.is_file():
-            yield raw
+            children = iter([p])
         else:
             raise IngestError(f"{raw}: no such file or directory")
+        for child in children:
+            if not child.is_file():
+                continue
+            real = os.path.realpath(child)
+            if real in seen:
+                continue
+            seen.add(real)
+            yield raw if child is p else str(child)
 
 
 def read_postings(paths: Iterable[str], *, max_bytes: int = DEFAULT_MAX_BYTES, stdin: Any = None,
@@ -139,6 +150,9 @@ def read_path(path: str, opts: ReadOptions | None = None) -> Iterator[Posting | 
             else:
                 data = p.read_bytes()
             name = path
+            if suffix in UNSUPPORTED_SUFFIXES:
+                yield Reject(path, None, f"unsupported file type {suffix} (convert it to text, HTML, JSON or CSV)")
+                return
             if suffix not in KNOWN_SUFFIXES:
                 suffix = _sniff_suffix(data)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
@@ -201,6 +215,12 @@ def _sniff_suffix(data: bytes) -> str:
 def decode(data: bytes) -> tuple[str, str, str | None]:
     """Bytes to text. UTF-8 first (most files); otherwise the encoding charset-normalizer finds,
     recorded so a person can see what was assumed. Binary data is refused, not guessed at."""
+    for bom, enc in ((b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if data.startswith(bom):
+            try:
+                return data.decode(enc), enc, None
+            except UnicodeDecodeError:
+                return "", "", f"undecodable text: {enc} byte-order mark but invalid {enc}"
     if data.count(b"\0") > max(8, len(data) // 100):
         return "", "", "binary file (NUL bytes): not a text posting"
     try:
@@ -261,14 +281,23 @@ def _posting(source: str, record: int | None, title: str | None, body: str, fmt:
         title = first if 0 < len(first) <= 150 else None
     if len(body.split()) < 3:
         return Reject(source, record, "too little text to be a job posting (fewer than 3 words)")
-    posting = Posting(posting_id or source, source, title, body, fmt, meta, encoding)
+    posting = Posting(posting_id or _path_key(source), source, title, body, fmt, meta, encoding)
     if posting_id is None and source.split("#", 1)[0] == "-":
         posting.posting_id = f"stdin:{posting.content_hash[:16]}"  # each piped posting is its own
     return posting
 
 
+def _path_key(source: str) -> str:
+    """A posting with no id of its own is keyed by its file's real path (and record number), so
+    the key does not depend on the working directory or on how the path was typed."""
+    path, sep, rec = source.partition("#")
+    if path == "-":
+        return source
+    return os.path.realpath(path) + sep + rec
+
+
 def _pick(rec: dict[str, Any], keys: tuple[str, ...], mapping: dict[str, str] | None = None, role: str = "") -> Any:
-    if mapping and role in mapping:
+    if mapping and role in mapping and mapping[role] in rec:  # a feed without the column falls back
         return rec.get(mapping[role]) if rec.get(mapping[role]) not in (None, "") else None
     lowered = {str(k).lower().strip(): v for k, v in rec.items()}
     for k in keys:
@@ -367,6 +396,8 @@ def _flatten_jobposting(jp: dict[str, Any]) -> dict[str, Any]:
     if isinstance(addr, dict):
         location = ", ".join(str(addr[k]) for k in ("addressLocality", "addressRegion", "addressCountry") if isinstance(addr.get(k), str))
     ident = jp.get("identifier")
+    if isinstance(ident, dict):  # PropertyValue: the id is its value, never the employer's name
+        ident = ident.get("value") or ident.get("@id")
     rec: dict[str, Any] = {
         "title": _text_of(jp.get("title")),
         "description": jp.get("description"),
@@ -468,11 +499,12 @@ def _read_csv(name: str, data: bytes, suffix: str, opts: ReadOptions) -> Iterato
     csv.field_size_limit(max(max_bytes, 131072))
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
     fields = [str(f).lower().strip() for f in reader.fieldnames or []]
-    if "text" in opts.mapping:
-        if opts.mapping["text"] not in (reader.fieldnames or []):
-            yield Reject(name, None, f"CSV has no column {opts.mapping['text']!r} (from --map text=...; found: {', '.join(reader.fieldnames or []) or 'none'})")
-            return
+    if "text" in opts.mapping and opts.mapping["text"] in (reader.fieldnames or []):
+        pass
     elif not any(k in fields for k in TEXT_KEYS):
+        if "text" in opts.mapping:
+            yield Reject(name, None, f"CSV has no column {opts.mapping['text']!r} (from --map text=...) and no standard text column; found: {', '.join(reader.fieldnames or []) or 'none'}")
+            return
         yield Reject(name, None, f"CSV has no text column (looked for: {', '.join(TEXT_KEYS)}; found: {', '.join(fields) or 'none'})")
         return
     try:

@@ -25,6 +25,15 @@ _worker_nlp: Any = None
 
 def _init_worker(taxonomy_root: str, cache_dir: str | None) -> None:
     global _worker_nlp
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    try:  # Linux: die with the parent (a SIGKILLed run must not leave workers writing to its log)
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
     from .nlp import load_nlp
     from .taxonomy import load_taxonomy
 

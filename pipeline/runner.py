@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Sequence
 import duckdb
 
 from . import export, store
-from .extract import ExtractError, extract
+from .extract import ExtractError, Extraction, extract
 from .ingest import DEFAULT_MAX_BYTES, Posting, ReadOptions, Reject, iter_files, read_path
 from .match import Fit, classify_roles, credential_links, fit_posting, save_fits
 from .nlp import EXTRACTOR_VERSION, load_nlp
@@ -101,10 +101,14 @@ def ingest(ctx: Context, paths: Sequence[str], *, run_id: int | None = None, std
     size = batch_size()
     done_files: list[dict[str, Any]] = []
 
+    seen_ids: dict[str, tuple[str, str]] = {}
+
     def flush() -> None:
         def work() -> dict[str, int]:
             counts = store.save_postings(ctx.con, batch, run_id)
             store.save_file_fingerprints(ctx.con, done_files)
+            if run_id is not None:  # a killed run still shows what it did
+                store.update_run_counts(ctx.con, run_id, {k: result.counts[k] + counts.get(k, 0) for k in ("new", "updated", "unchanged")})
             return counts
 
         counts = _in_transaction(ctx, work)
@@ -135,6 +139,15 @@ def ingest(ctx: Context, paths: Sequence[str], *, run_id: int | None = None, std
                 reject(item)
                 file_rejects.append({"source": item.source, "record": item.record, "reason": item.reason})
                 continue
+            other = seen_ids.get(item.posting_id)
+            if other is not None:
+                if other[0] != item.content_hash:  # two different postings claim one id: keep the first, say so
+                    bad = Reject(item.source, None, f"duplicate id {item.posting_id!r}: {other[1]} has it with other text; "
+                                                    "the first is kept (give records unique ids, or --map id=COLUMN)")
+                    reject(bad)
+                    file_rejects.append({"source": bad.source, "record": None, "reason": bad.reason})
+                continue
+            seen_ids[item.posting_id] = (item.content_hash, item.source)
             batch.append(item)
             n_postings += 1
             if len(batch) >= size:
@@ -146,6 +159,13 @@ def ingest(ctx: Context, paths: Sequence[str], *, run_id: int | None = None, std
     result.counts["rejected"] = len(result.rejects)
     store.save_rejects(ctx.con, result.rejects, run_id)
     return result
+
+
+def _save_extractions(ctx: Context, batch: list[Extraction], run_id: int | None, done: int) -> int:
+    n = store.save_extractions(ctx.con, batch, run_id)
+    if run_id is not None:
+        store.update_run_counts(ctx.con, run_id, {"extracted": done + n})
+    return n
 
 
 def extract_pending(ctx: Context, *, run_id: int | None = None, full: bool = False, failures: list[Reject] | None = None,
@@ -174,11 +194,11 @@ def extract_pending(ctx: Context, *, run_id: int | None = None, full: bool = Fal
             continue
         batch.append(ex)
         if len(batch) >= size:
-            done += _in_transaction(ctx, lambda: store.save_extractions(ctx.con, batch, run_id))
+            done += _in_transaction(ctx, lambda: _save_extractions(ctx, batch, run_id, done))
             batch = []
             ctx.events("extract_batch", extracted=done, pending=total)
     if batch:
-        done += _in_transaction(ctx, lambda: store.save_extractions(ctx.con, batch, run_id))
+        done += _in_transaction(ctx, lambda: _save_extractions(ctx, batch, run_id, done))
         ctx.events("extract_batch", extracted=done, pending=total)
     unroled = [r[0] for r in ctx.con.execute(
         "SELECT posting_id FROM extractions LEFT JOIN posting_roles USING (posting_id) WHERE posting_roles.posting_id IS NULL"

@@ -189,6 +189,13 @@ def start_run(con: duckdb.DuckDBPyConnection, command: str, taxonomy_version: st
     return int(run_id)
 
 
+def update_run_counts(con: duckdb.DuckDBPyConnection, run_id: int, counts: dict[str, int]) -> None:
+    cols = {"new": "n_new", "unchanged": "n_unchanged", "updated": "n_updated", "rejected": "n_rejected", "extracted": "n_extracted"}
+    sets = [(cols[k], v) for k, v in counts.items() if k in cols]
+    if sets:
+        con.execute(f"UPDATE runs SET {', '.join(f'{c} = ?' for c, _ in sets)} WHERE run_id = ?", [v for _, v in sets] + [run_id])
+
+
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: int, status: str, counts: dict[str, int]) -> None:
     con.execute(
         "UPDATE runs SET finished_at=?, status=?, n_new=?, n_unchanged=?, n_updated=?, n_rejected=?, n_extracted=? WHERE run_id=?",

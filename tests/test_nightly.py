@@ -307,3 +307,32 @@ def test_unchanged_files_are_not_read_again(tmp_path):
     full = run_cli("--db", db, "run", str(d), "--out", str(tmp_path / "o"), "--log-json", "--full")
     end = [json.loads(x) for x in full.stderr.decode().splitlines() if '"run_end"' in x][0]
     assert (end["unchanged"], end["extracted"]) == (3, 3)
+
+
+def test_operator_mistakes_on_feeds(tmp_path):
+    """Findings of an operator-style review: a file named twice, PropertyValue identifiers,
+    duplicate ids with other text, an unwritable --out, prune of interrupted runs."""
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "a.txt").write_text("Medical Biller\n\nWork denials. CPB preferred.")
+    for i in (1, 2, 3):
+        (d / f"jp{i}.json").write_text(json.dumps({"@type": "JobPosting", "title": f"Medical Coder {i}", "description": "CPC required.",
+                                                   "identifier": {"@type": "PropertyValue", "name": "Acme Health", "value": f"REQ-{i}"}}))
+    (d / "dupe.jsonl").write_text(json.dumps({"id": "7", "title": "Coder", "description": "CPC required."}) + "\n"
+                                  + json.dumps({"id": "7", "title": "HIM Tech", "description": "Release of information."}) + "\n")
+    db = tmp_path / "o.duckdb"
+    r = run_cli("--db", str(db), "run", str(d), str(d / "a.txt"), "--out", str(tmp_path / "out"))
+    assert r.returncode == EXIT_REJECTS, r.stderr.decode()
+    assert b"duplicate id '7'" in r.stderr and b"Traceback" not in r.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    ids = sorted(x for (x,) in con.execute("SELECT posting_id FROM postings").fetchall())
+    con.close()
+    assert len(ids) == 5 and {"7", "REQ-1", "REQ-2", "REQ-3"} <= set(ids)
+    assert [i for i in ids if i.endswith("/in/a.txt")] == [str((d / "a.txt").resolve())]
+    bad_out = tmp_path / "file-not-dir"
+    bad_out.write_text("x")
+    r = run_cli("--db", str(tmp_path / "o2.duckdb"), "run", str(d), "--out", str(bad_out / "sub"), "--log-json")
+    assert r.returncode == 2 and not (tmp_path / "o2.duckdb").exists()
+    assert json.loads(r.stderr.decode().splitlines()[-1])["event"] == "error"
+    assert run_cli("--db", str(db), "run", str(d), "--out", str(tmp_path / "out"), "--max-bytes", "0").returncode == 2
+    assert run_cli("--db", str(db), "runs", "--limit", "-1").returncode == 2
