@@ -346,10 +346,6 @@ def iter_pending(con: duckdb.DuckDBPyConnection, taxonomy_version: str, extracto
         last = rows[-1][0]
 
 
-def pending_postings(con: duckdb.DuckDBPyConnection, taxonomy_version: str, extractor_version: str, *, full: bool = False) -> list[Posting]:
-    return list(iter_pending(con, taxonomy_version, extractor_version, full=full))
-
-
 # --- file fingerprints (skip files unchanged since they were last read whole) ----------------
 
 
