@@ -437,10 +437,9 @@ def _flatten_jobposting(jp: dict[str, Any]) -> dict[str, Any]:
             hints["salary"] = {"min": lo, "max": hi, "period": unit, "currency": str(cur or "USD").upper()}
     exp = jp.get("experienceRequirements")
     if isinstance(exp, dict) and exp.get("monthsOfExperience") is not None:
-        try:
-            hints["experience_years_min"] = round(float(exp["monthsOfExperience"]) / 12, 2)
-        except (TypeError, ValueError):
-            pass
+        months = _number(exp["monthsOfExperience"])
+        if months is not None:
+            hints["experience_years_min"] = round(months / 12, 2)
     elif isinstance(exp, str) and exp.strip():
         rec["qualifications"] = ((rec.get("qualifications") or "") + "\n" + exp).strip()
     rec["_hints"] = hints

@@ -15,21 +15,11 @@ from typing import Any, Sequence
 import duckdb
 
 from .profile import Profile
+from .taxonomy import ROLE_CLASSIFICATION_KEYS
 from .store import bulk_insert
 
 ROLE_TYPES = {"posting_id": "VARCHAR", "role_id": "VARCHAR", "score": "DOUBLE", "is_target": "BOOLEAN", "alternatives": "JSON", "evidence": "JSON"}
 MATCH_TYPES = {"profile_id": "VARCHAR", "posting_id": "VARCHAR", "score": "DOUBLE", "band": "VARCHAR", "met": "JSON", "missing": "JSON", "blockers": "JSON"}
-
-DEFAULT_PARAMS = {
-    "level_factors": {"required": 1.0, "preferred": 0.7, "mentioned": 0.5, "not_required": 0.2},
-    "title_weight": 20,
-    "body_title_weight": 2,
-    "body_threshold": 9,
-    "context_veto": 2,
-    "weak_title_min": 4,
-    "weak_titles": [],
-    "generic_skills": [],
-}
 
 ROLE_SQL = """
 WITH
@@ -119,9 +109,10 @@ ORDER BY d.posting_id
 
 def _params(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     row = con.execute("SELECT value FROM meta WHERE key = 'role_classification'").fetchone()
-    params = dict(DEFAULT_PARAMS)
-    if row and row[0]:
-        params.update(json.loads(row[0]))
+    params = json.loads(row[0]) if row and row[0] else {}
+    missing = [k for k in ROLE_CLASSIFICATION_KEYS if k not in params]
+    if missing:  # `taxonomy validate` reports this too; a store loaded from such a taxonomy cannot classify
+        raise ValueError(f"cues.yaml role_classification lacks {', '.join(missing)}")
     return params
 
 

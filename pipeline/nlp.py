@@ -611,8 +611,6 @@ def _dedupe(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         cur = best.get(it["id"])
         if cur is None or LEVEL_RANK[it["requirement"]] > LEVEL_RANK[cur["requirement"]]:
             best[it["id"]] = it
-        elif cur.get("any_of") is None and it.get("any_of"):
-            pass
     return sorted(best.values(), key=lambda x: x["start"])
 
 

@@ -38,6 +38,9 @@ SKILL_CATEGORIES = (
     "education",
     "work_setting",
 )
+# the numbers and lists of cues.yaml `role_classification` that the role SQL reads
+ROLE_CLASSIFICATION_KEYS = ("level_factors", "title_weight", "body_title_weight", "body_threshold", "context_veto",
+                            "weak_title_min", "weak_titles", "generic_skills")
 TAXONOMY_FILES = (
     "credentials.yaml",
     "code_systems.yaml",
@@ -327,7 +330,14 @@ def _check_references(tax: Taxonomy) -> None:
             level = role.education.get(key)
             if level and level not in tax.terms["education"]:
                 p.append(Problem(role.file, role.line, f"{role.id}: unknown education level {level!r}"))
-    for sid in (tax.cues.get("role_classification") or {}).get("generic_skills") or []:
+    rc = tax.cues.get("role_classification") or {}
+    for key in ROLE_CLASSIFICATION_KEYS:
+        if key not in rc:
+            p.append(Problem("cues.yaml", 1, f"role_classification.{key} is missing"))
+    for level in ("required", "preferred", "mentioned", "not_required"):
+        if level not in (rc.get("level_factors") or {}):
+            p.append(Problem("cues.yaml", 1, f"role_classification.level_factors.{level} is missing"))
+    for sid in rc.get("generic_skills") or []:
         if sid not in tax.terms["skill"]:
             p.append(Problem("cues.yaml", 1, f"role_classification.generic_skills names unknown skill {sid!r}"))
     creds = tax.terms["credential"]
