@@ -248,6 +248,11 @@ PROCESSES = click.option("-j", "--processes", type=click.IntRange(min=0), defaul
                          help="Worker processes for extraction (0 = one per core).")
 LOG_JSON = click.option("--log-json", is_flag=True, help="Emit progress and the summary as JSON lines on stderr (for cron / journald).")
 MAX_BYTES = click.option("--max-bytes", type=click.IntRange(min=1), default=None, help="Reject files and records larger than this (default 5 MiB).")
+ENGINE = click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+                      help="Where extraction runs: this process (and -j workers), or a Dask cluster (pip install \"jobfit[dask]\").")
+SCHEDULER = click.option("--scheduler", metavar="ADDRESS", default=None,
+                         help="Dask scheduler address (tcp://host:8786) for --engine dask; without it a LocalCluster of -j "
+                              "worker processes (default one per core) is started on this machine.")
 MAP = click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN", help="Column mapping for CSV/JSON feeds, e.g. --map text=body_html.")
 
 
@@ -408,13 +413,15 @@ def report(ctx: click.Context, out: str, formats: str, profile_id: str | None) -
 @click.option("--format", "formats", default="html,md,csv,json", show_default=True)
 @click.option("--full", is_flag=True, help="Re-extract every posting, changed or not.")
 @PROCESSES
+@ENGINE
+@SCHEDULER
 @MAX_BYTES
 @MAP
 @LOG_JSON
 @click.pass_context
 @friendly
 def run(ctx: click.Context, paths: tuple[str, ...], profile: str | None, out: str, formats: str, full: bool,
-        processes: int, max_bytes: int | None, mapping: tuple[str, ...], log_json: bool) -> None:
+        processes: int, engine: str, scheduler: str | None, max_bytes: int | None, mapping: tuple[str, ...], log_json: bool) -> None:
     """Ingest, extract, match and report in one go. Safe to re-run: only new or changed
     postings are extracted, and a killed run is finished by the next one.
 
@@ -422,6 +429,7 @@ def run(ctx: click.Context, paths: tuple[str, ...], profile: str | None, out: st
     Example:
       jobfit run sample_postings/ --profile sample_profiles/cpb_biller.yaml --out reports/
       jobfit --db /var/lib/jobfit/jobs.duckdb run /srv/feeds/ --log-json   # under cron
+      jobfit run /srv/feeds/ --engine dask --scheduler tcp://scheduler:8786
     """
     from .nlp import EXTRACTOR_VERSION
     from .runner import extract_pending, ingest as do_ingest, match as do_match
@@ -434,14 +442,20 @@ def run(ctx: click.Context, paths: tuple[str, ...], profile: str | None, out: st
     mp = _parse_map(mapping)
     _check_paths(paths)
     _check_out(out)
+    eng = _dask_engine(ctx, engine, scheduler, processes)
     t0 = time.perf_counter()
     c = _context(ctx, log_json)
     run_id = store.start_run(c.con, "run", c.tax.version, EXTRACTOR_VERSION)
     c.events("run_start", run_id=run_id, paths=list(paths))
-    res = do_ingest(c, list(paths), run_id=run_id, stdin=sys.stdin.buffer, max_bytes=max_bytes, mapping=mp, full=full)
+    if eng is not None:
+        eng.events = c.events
+        eng.track(c.con, run_id)
+    res = do_ingest(c, list(paths), run_id=run_id, stdin=sys.stdin.buffer, max_bytes=max_bytes, mapping=mp, full=full,
+                    reader=eng.ingest_reader(c, paths, max_bytes=max_bytes, mapping=mp, full=full) if eng else None)
     _print_rejects(res.rejects, log_json)
     failed: list[Reject] = []
-    n = extract_pending(c, run_id=run_id, full=full, failures=failed, processes=_procs(processes))
+    n = extract_pending(c, run_id=run_id, full=full, failures=failed, processes=_procs(processes),
+                        extractor=eng.extractor(c.tax, c.cache_dir) if eng else None)
     _print_rejects(failed, log_json)
     res.rejects += failed
     res.counts["rejected"] += len(failed)
@@ -464,6 +478,8 @@ def run(ctx: click.Context, paths: tuple[str, ...], profile: str | None, out: st
         click.echo(f"run {run_id}: {res.counts['new']} new, {res.counts['updated']} updated, {res.counts['unchanged']} unchanged, "
                    f"{res.counts['rejected']} rejected; extracted {n} in {dt:.1f}s")
         click.echo("roles: " + ", ".join(f"{k} {v}" for k, v in roles.items()))
+        if eng is not None:
+            click.echo(f"dask: {eng.counts.done} partitions done, {eng.counts.failed} failed, {eng.counts.retried} retried")
     if prof:
         for w in prof.warnings:
             click.echo(f"profile warning: {w}", err=True)
@@ -478,6 +494,27 @@ def run(ctx: click.Context, paths: tuple[str, ...], profile: str | None, out: st
             click.echo(f"wrote {p}")
     if res.rejects:
         sys.exit(EXIT_REJECTS)
+
+
+def _dask_engine(ctx: click.Context, engine: str, scheduler: str | None, processes: int) -> Any:
+    """Connect to Dask before the database is opened or a run recorded, so a missing extra or an
+    unreachable scheduler is one line and no half-started run."""
+    if engine != "dask":
+        if scheduler:
+            _fail("--scheduler needs --engine dask", EXIT_USAGE)
+        return None
+    from .engine_dask import DaskEngine, DaskEngineError, require_dask
+
+    try:
+        require_dask()
+    except DaskEngineError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    try:
+        eng = DaskEngine.connect(scheduler, n_workers=_procs(processes) if processes != 1 else None)
+    except DaskEngineError as exc:
+        _fail(str(exc))
+    ctx.call_on_close(eng.close)
+    return eng
 
 
 @cli.command()

@@ -12,6 +12,7 @@ import csv
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
@@ -83,6 +84,9 @@ class ReadOptions:
     max_bytes: int = DEFAULT_MAX_BYTES
     mapping: dict[str, str] = field(default_factory=dict)
     stdin: Any = None
+    # only records numbered start <= n < end (end None: to the end) of a JSONL or CSV file: how one
+    # big feed is split between workers (pipeline.engine_dask) with the same ids and record numbers
+    records: tuple[int, int | None] | None = None
 
 
 class IngestError(Exception):
@@ -470,7 +474,9 @@ def feed_hints(rec: dict[str, Any]) -> dict[str, Any]:
 
 def _read_jsonl(name: str, data: bytes, opts: ReadOptions) -> Iterator[Posting | Reject]:
     max_bytes = opts.max_bytes
-    for n, raw in enumerate(data.split(b"\n"), 1):
+    lo, hi = opts.records or (1, None)
+    lines = enumerate(data.split(b"\n"), 1)
+    for n, raw in (itertools.islice(lines, lo - 1, None if hi is None else max(hi - 1, lo - 1)) if opts.records else lines):
         if not raw.strip():
             continue
         src = f"{name}#{n}"
@@ -506,11 +512,16 @@ def _read_csv(name: str, data: bytes, suffix: str, opts: ReadOptions) -> Iterato
             return
         yield Reject(name, None, f"CSV has no text column (looked for: {', '.join(TEXT_KEYS)}; found: {', '.join(fields) or 'none'})")
         return
+    lo, hi = opts.records or (1, None)
     try:
         for n, row in enumerate(reader, 1):
+            if n < lo:
+                continue
             if len(str(row)) > max_bytes:
                 yield Reject(f"{name}#{n}", n, f"record is over the {max_bytes:,}-byte limit")
-                continue
-            yield _from_record(f"{name}#{n}", n, row, "csv", encoding, opts.mapping)
+            else:
+                yield _from_record(f"{name}#{n}", n, row, "csv", encoding, opts.mapping)
+            if hi is not None and n >= hi - 1:  # stop before parsing the next range's first row
+                break
     except csv.Error as exc:
         yield Reject(name, None, f"malformed CSV: {exc}")

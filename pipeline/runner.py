@@ -85,19 +85,36 @@ class IngestResult:
     posting_ids: list[str] = field(default_factory=list)
 
 
+Reader = Callable[[str, ReadOptions], Iterable[Posting | Reject]]
+Extractor = Callable[[Iterable[Posting]], Iterable[tuple[Posting | None, Extraction | ExtractError]]]
+
+
+def read_options(max_bytes: int | None = None, mapping: dict[str, str] | None = None, stdin: Any = None) -> ReadOptions:
+    return ReadOptions(max_bytes or DEFAULT_MAX_BYTES, dict(mapping or {}), stdin)
+
+
+def read_signature(opts: ReadOptions) -> str:
+    """The reading options a file fingerprint includes: other options, other postings."""
+    return json.dumps([opts.max_bytes, sorted(opts.mapping.items())])
+
+
 def ingest(ctx: Context, paths: Sequence[str], *, run_id: int | None = None, stdin: Any = None,
-           max_bytes: int | None = None, mapping: dict[str, str] | None = None, full: bool = False) -> IngestResult:
+           max_bytes: int | None = None, mapping: dict[str, str] | None = None, full: bool = False,
+           reader: Reader | None = None) -> IngestResult:
     """Read files into the postings table in transactional batches; rejects are stored with reasons.
 
     A file whose path, size, modification time and reading options match the fingerprint stored
     when it was last read completely is not read again (its postings count as unchanged and its
     rejects are reported again); ``full`` reads everything. The fingerprint is committed in the
     same transaction as the file's last postings, so a killed run re-reads a half-read file.
+    ``reader`` replaces :func:`read_path` (the Dask engine reads on a cluster); what is stored,
+    and in which order, is decided here either way.
     """
     result = IngestResult(run_id)
     batch: list[Posting] = []
-    opts = ReadOptions(max_bytes or DEFAULT_MAX_BYTES, dict(mapping or {}), stdin)
-    signature = json.dumps([opts.max_bytes, sorted(opts.mapping.items())])
+    opts = read_options(max_bytes, mapping, stdin)
+    signature = read_signature(opts)
+    read = reader or read_path
     size = batch_size()
     done_files: list[dict[str, Any]] = []
 
@@ -134,7 +151,7 @@ def ingest(ctx: Context, paths: Sequence[str], *, run_id: int | None = None, std
                     reject(Reject(r["source"], r["record"], r["reason"]))
                 continue
         n_postings, file_rejects = 0, []
-        for item in read_path(path, opts):
+        for item in read(path, opts):
             if isinstance(item, Reject):
                 reject(item)
                 file_rejects.append({"source": item.source, "record": item.record, "reason": item.reason})
@@ -169,11 +186,12 @@ def _save_extractions(ctx: Context, batch: list[Extraction], run_id: int | None,
 
 
 def extract_pending(ctx: Context, *, run_id: int | None = None, full: bool = False, failures: list[Reject] | None = None,
-                    processes: int = 1) -> int:
+                    processes: int = 1, extractor: Extractor | None = None) -> int:
     """Extract every posting not yet extracted with this taxonomy and extractor version, then
     classify every extraction that has no role yet (this run's, or a killed run's). A posting the
     pipeline fails on is recorded as a reject and stays pending. With ``processes`` > 1 the spaCy
-    work is spread over worker processes (see :mod:`pipeline.parallel`); the stored result is the same."""
+    work is spread over worker processes (see :mod:`pipeline.parallel`); with ``extractor`` (the
+    Dask engine) that function does it. The stored result is the same."""
     total = store.count_pending(ctx.con, ctx.tax.version, EXTRACTOR_VERSION, full=full)
     pending = store.iter_pending(ctx.con, ctx.tax.version, EXTRACTOR_VERSION, full=full)
     ctx.events("extract_start", pending=total, processes=processes)
@@ -181,7 +199,9 @@ def extract_pending(ctx: Context, *, run_id: int | None = None, full: bool = Fal
     batch = []
     size = batch_size()
     failed: list[Reject] = []
-    if processes > 1 and total > 64:
+    if extractor is not None:
+        results = extractor(pending) if total else iter(())
+    elif processes > 1 and total > 64:
         from .parallel import extract_parallel
 
         results = extract_parallel(pending, ctx.tax, processes, ctx.cache_dir)

@@ -68,6 +68,15 @@ CREATE TABLE IF NOT EXISTS files (
   path VARCHAR PRIMARY KEY, size BIGINT, mtime_ns BIGINT, signature VARCHAR, n_postings INTEGER, rejects JSON);
 """
 
+# Added for the Dask engine (issue 6); ALTER ... IF NOT EXISTS so database files made before it open
+# unchanged. NULL engine = a local run (no partitions).
+RUNS_ENGINE_COLUMNS = """
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS engine VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS partitions_done INTEGER;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS partitions_failed INTEGER;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS partitions_retried INTEGER;
+"""
+
 
 class StoreError(Exception):
     """The database file cannot be opened (locked by another run, not a DuckDB file...)."""
@@ -88,6 +97,7 @@ def connect(path: str | os.PathLike[str]) -> duckdb.DuckDBPyConnection:
     except duckdb.Error as exc:
         raise StoreError(f"{path}: cannot open database: {str(exc).splitlines()[0]}") from exc
     con.execute(SCHEMA)
+    con.execute(RUNS_ENGINE_COLUMNS)
     con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
     return con
 
@@ -194,6 +204,12 @@ def update_run_counts(con: duckdb.DuckDBPyConnection, run_id: int, counts: dict[
     sets = [(cols[k], v) for k, v in counts.items() if k in cols]
     if sets:
         con.execute(f"UPDATE runs SET {', '.join(f'{c} = ?' for c, _ in sets)} WHERE run_id = ?", [v for _, v in sets] + [run_id])
+
+
+def update_run_partitions(con: duckdb.DuckDBPyConnection, run_id: int, engine: str, done: int, failed: int, retried: int) -> None:
+    """Partition progress of a distributed run, kept current while it runs (``jobfit runs --json``)."""
+    con.execute("UPDATE runs SET engine = ?, partitions_done = ?, partitions_failed = ?, partitions_retried = ? WHERE run_id = ?",
+                [engine, done, failed, retried, run_id])
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: int, status: str, counts: dict[str, int]) -> None:
