@@ -532,9 +532,11 @@ def runs(ctx: click.Context, limit: int, as_json: bool) -> None:
     c = _context(ctx)
     rows = c.con.execute(
         """SELECT run_id, command, started_at, finished_at, status, n_new, n_unchanged, n_updated, n_rejected, n_extracted,
-                  taxonomy_version, round(date_diff('millisecond', started_at, finished_at) / 1000.0, 1) AS seconds
+                  taxonomy_version, round(date_diff('millisecond', started_at, finished_at) / 1000.0, 1) AS seconds,
+                  coalesce(engine, 'local'), partitions_done, partitions_failed, partitions_retried
            FROM runs ORDER BY run_id DESC LIMIT ?""", [limit]).fetchall()
-    cols = ["run_id", "command", "started_at", "finished_at", "status", "new", "unchanged", "updated", "rejected", "extracted", "taxonomy", "seconds"]
+    cols = ["run_id", "command", "started_at", "finished_at", "status", "new", "unchanged", "updated", "rejected", "extracted", "taxonomy", "seconds",
+            "engine", "partitions_done", "partitions_failed", "partitions_retried"]
     if as_json:
         for r in rows:
             click.echo(json.dumps({k: (str(v) if k.endswith("_at") and v is not None else v) for k, v in zip(cols, r)}))

@@ -27,6 +27,7 @@ import gzip
 import io
 import logging
 import os
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,10 +224,15 @@ class DaskEngine:
 
     @classmethod
     def connect(cls, scheduler: str | None = None, n_workers: int | None = None, events: Events | None = None,
-                timeout: float = 20.0) -> "DaskEngine":
+                timeout: float | None = None) -> "DaskEngine":
         """``scheduler`` None: a LocalCluster of ``n_workers`` single-threaded processes on this
         machine (spaCy holds the GIL, so threads would not help); else the cluster at that address."""
         require_dask()
+        if timeout is None:
+            try:
+                timeout = float(os.environ.get("JOBFIT_DASK_TIMEOUT", "20"))
+            except ValueError:
+                timeout = 20.0
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")  # workers' logs would break --log-json
         logging.getLogger("distributed").setLevel(logging.ERROR)
         from distributed import Client, LocalCluster
@@ -238,8 +244,10 @@ class DaskEngine:
             else:
                 from .parallel import cpu_count
 
-                cluster = LocalCluster(n_workers=n_workers or cpu_count(), threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR)
+                with warnings.catch_warnings():  # e.g. "port 8787 in use": noise that would break --log-json
+                    warnings.simplefilter("ignore")
+                    cluster = LocalCluster(n_workers=n_workers or cpu_count(), threads_per_worker=1, processes=True,
+                                           host="127.0.0.1", dashboard_address=":0", silence_logs=logging.ERROR)
                 client = Client(cluster, timeout=timeout)
         except (OSError, TimeoutError, ValueError) as exc:
             if cluster is not None:
