@@ -51,13 +51,6 @@ class Fit:
                 "components": self.components, "met": self.met, "missing": self.missing, "blockers": self.blockers}
 
 
-def band(score: float, tax: Taxonomy) -> str:
-    for b in tax.fit["bands"]:
-        if score >= float(b["min"]):
-            return str(b["name"])
-    return str(tax.fit["bands"][-1]["name"])
-
-
 # --- inputs --------------------------------------------------------------------------------
 
 
@@ -313,103 +306,102 @@ def score_all(con: duckdb.DuckDBPyConnection, profiles: Sequence[Profile], tax: 
     return FitRun(len(profiles), int(n_post), len(profiles) * int(n_post), int(n_kept))
 
 
-_EXPLAIN_SQL = """
-WITH u AS (
-  SELECT k.ppidx, k.qidx, k.profile_id, k.posting_id, u.kind, u.level, u.first_char,
-         array_to_string(u.grp, ' or ') AS id, u.evidence, u.match_text, coalesce(c.credit, 0.0) AS credit, c.via, c.origin,
-         coalesce(c.settled, false) AS settled, u.grp
-  FROM fit_kept_full k JOIN fit_units u USING (posting_id)
-  LEFT JOIN fit_unit_credit c ON c.ppidx = k.ppidx AND c.unit_key = u.unit_key),
-items AS (
-  SELECT *, {'kind': kind, 'id': id, 'requirement': level, 'evidence': evidence, 'text': match_text, 'credit': round(credit, 2)::DOUBLE,
-             'note': CASE
-                WHEN credit = 0 THEN NULL
-                WHEN NOT settled THEN origin || ' in progress: counts in part, and a required credential still blocks'
-                WHEN via LIKE 'apprentice:%' AND credit < 1 THEN origin || ' is the apprentice credential and this posting does not name it: counts in part'
-                WHEN via LIKE 'apprentice:%' THEN origin || ', the apprentice credential, which this posting accepts'
-                WHEN NOT list_contains(grp, origin) THEN 'met by ' || origin
-                ELSE NULL END} AS item
-  FROM u)
-SELECT ppidx, qidx,
-       coalesce(list(item ORDER BY first_char, kind, id) FILTER (WHERE credit >= 1), []) AS met,
-       coalesce(list(item ORDER BY first_char, kind, id) FILTER (WHERE credit < 1), []) AS missing,
-       coalesce(list(item ORDER BY first_char, kind, id) FILTER (WHERE NOT settled AND kind = 'credential' AND level = 'required'), []) AS blockers
-FROM items GROUP BY ppidx, qidx
-"""
+_ITEM = "{{'kind': {kind}, 'id': {id}, 'requirement': {req}, 'evidence': {ev}, 'text': NULL::VARCHAR, 'credit': NULL::DOUBLE, 'note': NULL::VARCHAR}}"
 
 
-def _explain_rows(con: duckdb.DuckDBPyConnection, tax: Taxonomy) -> list[Fit]:
-    """Met / missing / blockers with the posting's own sentence for every kept pair."""
-    lists = {(a, b): (met, missing, blockers) for a, b, met, missing, blockers in con.execute(_EXPLAIN_SQL).fetchall()}
+def _explain(con: duckdb.DuckDBPyConnection, tax: Taxonomy) -> None:
+    """Met / missing / blockers with the posting's own sentence, the components and the band for
+    every kept pair, all in SQL (``fit_explained``): at recruiter scale there are half a million
+    kept pairs, and a Python loop over them would cost more than scoring all 10^8 pairs."""
     comps = tax.fit["components"]
-    out: list[Fit] = []
-    for row in con.execute("""SELECT ppidx, qidx, profile_id, posting_id, score, rank_in_profile, rank_in_posting,
-                                     f_required, f_preferred, f_experience, f_education, f_pay, f_arrangement, f_role, raw, n_blockers,
-                                     years_min, years_have, area, edu_need, edu_rank, annual_max, p_currency, desired, r_currency,
-                                     arrangement, arrangements, role_id, is_target, roles, cap
-                              FROM fit_kept_full ORDER BY profile_id, posting_id""").fetchall():
-        (a, b, prof_id, post_id, score, rk_prof, rk_post, f_req, f_pref, f_exp, f_edu, f_pay, f_arr, f_role, raw, n_block,
-         years_min, years_have, area, edu_need, edu_rank, annual_max, p_cur, desired, r_cur, arr, arrs, role_id, is_target, roles, cap) = row
-        met, missing, blockers = (list(x) for x in lists.get((a, b), ([], [], [])))
-        met, missing, blockers = [_clean(i) for i in met], [_clean(i) for i in missing], [_clean(i) for i in blockers]
-        edu_names = {int(t.extra.get("rank") or 0): t.id for t in tax.terms["education"].values()}
-        if years_min:
-            item = {"kind": "experience", "id": f"{years_min:g}+ years" + (f" ({area})" if area else ""), "requirement": "required",
-                    "evidence": f"profile has {years_have:g} years" + (f" of {area}" if area else "")}
-            (met if f_exp >= 1 else missing).append(item)
-        if edu_need is not None and edu_rank is not None:
-            item = {"kind": "education", "id": edu_names.get(edu_need, str(edu_need)), "requirement": "required",
-                    "evidence": f"profile has {edu_names.get(edu_rank, edu_rank)}"}
-            (met if f_edu >= 1 else missing).append(item)
-        if annual_max is not None and desired:
-            if p_cur and r_cur and p_cur != r_cur:
-                missing.append({"kind": "pay", "id": f"offered in {p_cur}, wanted in {r_cur}: not compared", "requirement": "preferred",
-                                "evidence": "jobfit has no exchange rates"})
-            else:
-                item = {"kind": "pay", "id": f"up to {annual_max:,.0f} {p_cur or ''}/year offered".replace(" /", "/"), "requirement": "preferred",
-                        "evidence": f"profile wants {desired:,.0f} {r_cur or ''}/year".replace(" /", "/")}
-                (met if f_pay >= 1 else missing).append(item)
-        if arr and arrs:
-            item = {"kind": "work_arrangement", "id": arr, "requirement": "preferred", "evidence": "profile accepts " + ", ".join(arrs)}
-            (met if f_arr >= 1 else missing).append(item)
-        if roles and is_target:
-            item = {"kind": "role", "id": role_id, "requirement": "preferred", "evidence": "roles of interest: " + ", ".join(roles)}
-            (met if f_role >= 1 else missing).append(item)
-        if not is_target:
-            blockers.append({"kind": "role", "id": "none", "requirement": "required",
-                             "evidence": "not a billing, coding or health-information job"})
-        components = {name: {"weight": comps[name], "fit": round(float(v), 3), "points": round(100 * comps[name] * float(v), 1)}
-                      for name, v in (("required", f_req), ("preferred", f_pref), ("experience", f_exp), ("education", f_edu),
-                                      ("pay", f_pay), ("arrangement", f_arr), ("role", f_role))}
-        components["total_before_cap"] = round(float(raw), 1)
-        components["cap"] = cap
-        out.append(Fit(prof_id, post_id, float(score), band(float(score), tax), met, missing, blockers, components,
-                       rk_prof, rk_post))
-    return out
-
-
-def _clean(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in item.items() if v is not None}
+    names = ("required", "preferred", "experience", "education", "pay", "arrangement", "role")
+    comp_struct = ", ".join(
+        f"'{n}': {{'weight': {float(comps[n])!r}, 'fit': round(f_{n}, 3), 'points': round({100 * float(comps[n])!r} * f_{n}, 1)}}"
+        for n in names)
+    band_case = "CASE " + " ".join(f"WHEN score >= {float(b['min'])!r} THEN '{b['name']}'" for b in tax.fit["bands"]) + \
+        f" ELSE '{tax.fit['bands'][-1]['name']}' END"
+    exp = _ITEM.format(kind="'experience'", id="format('{:g}+ years', years_min) || coalesce(' (' || area || ')', '')", req="'required'",
+                       ev="format('profile has {:g} years', years_have) || coalesce(' of ' || area, '')")
+    edu = _ITEM.format(kind="'education'", id="coalesce(need_name, CAST(edu_need AS VARCHAR))", req="'required'",
+                       ev="'profile has ' || coalesce(have_name, CAST(edu_rank AS VARCHAR))")
+    pay_ok = _ITEM.format(kind="'pay'", id="format('up to {:,.0f} {}/year offered', annual_max, coalesce(p_currency, ''))", req="'preferred'",
+                          ev="format('profile wants {:,.0f} {}/year', desired, coalesce(r_currency, ''))")
+    pay_fx = _ITEM.format(kind="'pay'", id="format('offered in {}, wanted in {}: not compared', p_currency, r_currency)", req="'preferred'",
+                          ev="'jobfit has no exchange rates'")
+    arr = _ITEM.format(kind="'work_arrangement'", id="arrangement", req="'preferred'", ev="'profile accepts ' || array_to_string(arrangements, ', ')")
+    role = _ITEM.format(kind="'role'", id="role_id", req="'preferred'", ev="'roles of interest: ' || array_to_string(roles, ', ')")
+    none = _ITEM.format(kind="'role'", id="'none'", req="'required'", ev="'not a billing, coding or health-information job'")
+    con.execute(f"""
+    CREATE OR REPLACE TEMP TABLE fit_explained AS
+    WITH u AS (
+      SELECT k.ppidx, k.qidx, u.kind, u.level, u.first_char, array_to_string(u.grp, ' or ') AS id, u.evidence, u.match_text,
+             coalesce(c.credit, 0.0) AS credit, c.via, c.origin, coalesce(c.settled, false) AS settled, u.grp
+      FROM fit_kept_full k JOIN fit_units u USING (posting_id)
+      LEFT JOIN fit_unit_credit c ON c.ppidx = k.ppidx AND c.unit_key = u.unit_key),
+    items AS (
+      SELECT *, {{'kind': kind, 'id': id, 'requirement': level, 'evidence': evidence, 'text': match_text, 'credit': round(credit, 2)::DOUBLE,
+                 'note': CASE
+                    WHEN credit = 0 THEN NULL
+                    WHEN NOT settled THEN origin || ' in progress: counts in part, and a required credential still blocks'
+                    WHEN via LIKE 'apprentice:%' AND credit < 1 THEN origin || ' is the apprentice credential and this posting does not name it: counts in part'
+                    WHEN via LIKE 'apprentice:%' THEN origin || ', the apprentice credential, which this posting accepts'
+                    WHEN NOT list_contains(grp, origin) THEN 'met by ' || origin
+                    ELSE NULL END}} AS item
+      FROM u),
+    lists AS (
+      SELECT ppidx, qidx,
+             list(item ORDER BY first_char, kind, id) FILTER (WHERE credit >= 1) AS met,
+             list(item ORDER BY first_char, kind, id) FILTER (WHERE credit < 1) AS missing,
+             list(item ORDER BY first_char, kind, id) FILTER (WHERE NOT settled AND kind = 'credential' AND level = 'required') AS blockers
+      FROM items GROUP BY ppidx, qidx),
+    k AS (
+      SELECT k.*, coalesce(l.met, []) AS u_met, coalesce(l.missing, []) AS u_missing, coalesce(l.blockers, []) AS u_blockers,
+             en.term_id AS need_name, eh.term_id AS have_name
+      FROM fit_kept_full k LEFT JOIN lists l USING (ppidx, qidx)
+      LEFT JOIN tax_terms en ON en.kind = 'education' AND en.rank = k.edu_need
+      LEFT JOIN tax_terms eh ON eh.kind = 'education' AND eh.rank = k.edu_rank),
+    x AS (
+      SELECT *,
+        CASE WHEN coalesce(years_min, 0) > 0 THEN [{exp}] ELSE [] END AS i_exp,
+        CASE WHEN edu_need IS NOT NULL AND edu_rank IS NOT NULL THEN [{edu}] ELSE [] END AS i_edu,
+        CASE WHEN annual_max IS NULL OR desired IS NULL OR desired = 0 THEN []
+             WHEN p_currency IS NOT NULL AND r_currency IS NOT NULL AND p_currency <> r_currency THEN [{pay_fx}]
+             ELSE [{pay_ok}] END AS i_pay,
+        CASE WHEN arrangement IS NOT NULL AND len(arrangements) > 0 THEN [{arr}] ELSE [] END AS i_arr,
+        CASE WHEN len(roles) > 0 AND is_target THEN [{role}] ELSE [] END AS i_role
+      FROM k)
+    SELECT profile_id, posting_id, score, {band_case} AS band,
+           to_json(list_concat(u_met, CASE WHEN f_experience >= 1 THEN i_exp ELSE [] END, CASE WHEN f_education >= 1 THEN i_edu ELSE [] END,
+                               CASE WHEN f_pay >= 1 AND NOT coalesce(p_currency <> r_currency, false) THEN i_pay ELSE [] END,
+                               CASE WHEN f_arrangement >= 1 THEN i_arr ELSE [] END, CASE WHEN f_role >= 1 THEN i_role ELSE [] END)) AS met,
+           to_json(list_concat(u_missing, CASE WHEN f_experience < 1 THEN i_exp ELSE [] END, CASE WHEN f_education < 1 THEN i_edu ELSE [] END,
+                               CASE WHEN f_pay < 1 OR coalesce(p_currency <> r_currency, false) THEN i_pay ELSE [] END,
+                               CASE WHEN f_arrangement < 1 THEN i_arr ELSE [] END, CASE WHEN f_role < 1 THEN i_role ELSE [] END)) AS missing,
+           to_json(list_concat(u_blockers, CASE WHEN NOT is_target THEN [{none}] ELSE [] END)) AS blockers,
+           to_json({{{comp_struct}, 'total_before_cap': round(raw, 1), 'cap': cap}}) AS components,
+           rank_in_profile, rank_in_posting
+    FROM x ORDER BY profile_id, posting_id""")
 
 
 def _store(con: duckdb.DuckDBPyConnection, tax: Taxonomy, profile_ids: list[str]) -> None:
-    fits = _explain_rows(con, tax)
+    _explain(con, tax)
     con.execute("DELETE FROM matches WHERE profile_id IN (SELECT unnest(?))", [profile_ids])
-    types = {"profile_id": "VARCHAR", "posting_id": "VARCHAR", "score": "DOUBLE", "band": "VARCHAR", "met": "JSON", "missing": "JSON",
-             "blockers": "JSON", "components": "JSON", "rank_in_profile": "INTEGER", "rank_in_posting": "INTEGER"}
-    bulk_insert(con, "matches", list(MATCH_COLUMNS), (f.__dict__ for f in fits), types)
+    con.execute(f"INSERT INTO matches ({', '.join(MATCH_COLUMNS)}) SELECT {', '.join(MATCH_COLUMNS)} FROM fit_explained")
+
+
+def _fit_of(row: tuple[Any, ...]) -> Fit:
+    d = dict(zip(MATCH_COLUMNS, row))
+    for k in ("met", "missing", "blockers", "components"):
+        d[k] = json.loads(d[k]) if d[k] else ([] if k != "components" else {})
+    return Fit(**d)
 
 
 def kept_fits(con: duckdb.DuckDBPyConnection, tax: Taxonomy) -> list[Fit]:
     """The explained results of the last :func:`score_all` in this connection (``store=False``)."""
-    return _explain_rows(con, tax)
+    _explain(con, tax)
+    return [_fit_of(r) for r in con.execute(f"SELECT {', '.join(MATCH_COLUMNS)} FROM fit_explained").fetchall()]
 
 
 def stored_fits(con: duckdb.DuckDBPyConnection, profile_id: str) -> dict[str, Fit]:
-    out = {}
-    for row in con.execute(f"SELECT {', '.join(MATCH_COLUMNS)} FROM matches WHERE profile_id = ?", [profile_id]).fetchall():
-        d = dict(zip(MATCH_COLUMNS, row))
-        for k in ("met", "missing", "blockers", "components"):
-            d[k] = json.loads(d[k]) if d[k] else ([] if k != "components" else {})
-        out[d["posting_id"]] = Fit(**d)
-    return out
+    rows = con.execute(f"SELECT {', '.join(MATCH_COLUMNS)} FROM matches WHERE profile_id = ?", [profile_id]).fetchall()
+    return {r[1]: _fit_of(r) for r in rows}

@@ -39,6 +39,7 @@ def _env() -> Environment:
     env.filters["md"] = md_escape
     env.filters["highlight"] = highlight
     env.filters["money"] = money
+    env.filters["basename"] = lambda v: Path(str(v or "")).name or str(v or "")
     return env
 
 

@@ -255,7 +255,7 @@ class MatchResult:
     fit: FitRun | None = None
 
 
-def match(ctx: Context, profile_paths: Sequence[str | Path] = (), *, profiles_dir: str | Path | None = None,
+def match(ctx: Context, profile_paths: Sequence[str | Path] | str | None = (), *, profiles_dir: str | Path | None = None,
           top: int | None = None, top_per_posting: int | None = None) -> MatchResult:
     """Classify every extracted posting; score each profile against every posting in SQL.
 
@@ -264,7 +264,9 @@ def match(ctx: Context, profile_paths: Sequence[str | Path] = (), *, profiles_di
     profile is read before anything is written, so one bad profile changes nothing.
     """
     n = _in_transaction(ctx, lambda: classify_roles(ctx.con))
-    paths = [Path(p) for p in profile_paths]
+    if isinstance(profile_paths, (str, Path)):
+        profile_paths = [profile_paths]
+    paths = [Path(p) for p in profile_paths or ()]
     if profiles_dir is not None:
         paths += profile_files(profiles_dir)
     if not paths:
