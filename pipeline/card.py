@@ -36,7 +36,7 @@ def print_card(rec: dict[str, Any], fit: Fit, profile_name: str, console: Consol
     head.append(f"  for {profile_name}   role: {rec['role']['id']}")
     cap = fit.components.get("cap")
     if cap is not None:
-        head.append(f"   (capped at {cap:g})")
+        head.append(f"   (capped at {cap:g}: {fit.components.get('cap_reason')})")
     comp = Table(show_header=True, box=None, pad_edge=False)
     for col in ("component", "met", "weight", "points"):
         comp.add_column(col, justify="right" if col != "component" else "left")

@@ -391,9 +391,11 @@ def _print_match_summary(c: Any, res: Any, limit: int = 3) -> None:
 
 @cli.command()
 @profile_options
+@click.option("--reclassify", is_flag=True, help="Classify every posting's role again, not only postings without one.")
 @click.pass_context
 @friendly
-def match(ctx: click.Context, profiles: tuple[str, ...], profiles_dir: str | None, top: int | None, top_per_posting: int | None) -> None:
+def match(ctx: click.Context, profiles: tuple[str, ...], profiles_dir: str | None, top: int | None, top_per_posting: int | None,
+          reclassify: bool) -> None:
     """Classify every posting's role; with profiles, score every profile against every posting.
 
     \b
@@ -405,8 +407,9 @@ def match(ctx: click.Context, profiles: tuple[str, ...], profiles_dir: str | Non
 
     top, top_per_posting = _keep(profiles_dir, top, top_per_posting)
     c = _context(ctx)
-    res = do_match(c, profiles, profiles_dir=profiles_dir, top=top, top_per_posting=top_per_posting)
-    click.echo(f"classified {res.n_postings} posting(s)")
+    res = do_match(c, profiles, profiles_dir=profiles_dir, top=top, top_per_posting=top_per_posting, reclassify=reclassify)
+    total = c.con.execute("SELECT count(*) FROM posting_roles").fetchone()[0]
+    click.echo(f"{total} posting(s) have a role ({res.n_postings} classified now)")
     if res.fit:
         click.echo(f"scored {res.fit.n_profiles} profile(s) x {res.fit.n_postings} posting(s) = {res.fit.n_pairs} pairs; kept {res.fit.n_kept}")
     _print_match_summary(c, res)

@@ -212,8 +212,9 @@ def _score_expr(tax: Taxonomy, words: dict[str, int], partial: list[float]) -> s
     any_held = " + ".join(cred_any) or "0"
     g_years, g_edu = float(fit["experience_grace_years"]), float(fit["education_grace_levels"])
     return f"""
-      CASE WHEN p.req_total > 0 THEN ({credit('rq')}) / p.req_total ELSE 1.0 END AS f_required,
       CASE WHEN p.pref_total > 0 THEN ({credit('pf')}) / p.pref_total ELSE 1.0 END AS f_preferred,
+      -- with nothing marked required, the preferred items stand in: silence is not a perfect fit
+      CASE WHEN p.req_total > 0 THEN ({credit('rq')}) / p.req_total ELSE f_preferred END AS f_required,
       (p.n_req_cred - ({any_held}))::INTEGER AS n_blockers,
       CASE p.area WHEN 'coding' THEN coalesce(r.years_coding, r.years_total) WHEN 'billing' THEN coalesce(r.years_billing, r.years_total)
                   WHEN 'inpatient' THEN coalesce(r.years_inpatient, r.years_total) ELSE r.years_total END AS years_have,
@@ -231,9 +232,15 @@ def _score_expr(tax: Taxonomy, words: dict[str, int], partial: list[float]) -> s
       100.0 * ({comps['required']!r} * f_required + {comps['preferred']!r} * f_preferred + {comps['experience']!r} * f_experience
                + {comps['education']!r} * f_education + {comps['pay']!r} * f_pay + {comps['arrangement']!r} * f_arrangement
                + {comps['role']!r} * f_role) AS raw,
-      CASE WHEN NOT p.is_target THEN {float(fit['non_target_cap'])!r}
-           WHEN n_blockers > 0 THEN {float(fit['blocker_cap'])!r}
-           WHEN f_role = 0 THEN {float(fit['off_interest_cap'])!r} ELSE NULL END::DOUBLE AS cap,
+      -- every cap that applies; the lowest wins (DuckDB's least() skips NULLs)
+      CASE WHEN NOT p.is_target THEN {float(fit['non_target_cap'])!r} END::DOUBLE AS cap_nt,
+      CASE WHEN n_blockers > 0 THEN {float(fit['blocker_cap'])!r} END::DOUBLE AS cap_block,
+      CASE WHEN f_required < {float(fit['weak_required']['below'])!r} THEN {float(fit['weak_required']['cap'])!r} END::DOUBLE AS cap_weak,
+      CASE WHEN f_role = 0 THEN {float(fit['off_interest_cap'])!r} END::DOUBLE AS cap_role,
+      least(cap_nt, cap_block, cap_weak, cap_role) AS cap,
+      CASE WHEN cap IS NULL THEN NULL WHEN cap = cap_nt THEN 'not a billing, coding or HIM job'
+           WHEN cap = cap_block THEN 'a required credential is missing' WHEN cap = cap_weak THEN 'meets under half of the required items'
+           ELSE 'role not among the roles of interest' END AS cap_reason,
       round(CASE WHEN cap IS NULL THEN raw ELSE least(raw, cap) END, 1) AS score"""
 
 
@@ -378,7 +385,7 @@ def _explain(con: duckdb.DuckDBPyConnection, tax: Taxonomy) -> None:
                                CASE WHEN f_pay < 1 OR coalesce(p_currency <> r_currency, false) THEN i_pay ELSE [] END,
                                CASE WHEN f_arrangement < 1 THEN i_arr ELSE [] END, CASE WHEN f_role < 1 THEN i_role ELSE [] END)) AS missing,
            to_json(list_concat(u_blockers, CASE WHEN NOT is_target THEN [{none}] ELSE [] END)) AS blockers,
-           to_json({{{comp_struct}, 'total_before_cap': round(raw, 1), 'cap': cap}}) AS components,
+           to_json({{{comp_struct}, 'total_before_cap': round(raw, 1), 'cap': cap, 'cap_reason': cap_reason}}) AS components,
            rank_in_profile, rank_in_posting
     FROM x ORDER BY profile_id, posting_id""")
 

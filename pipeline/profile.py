@@ -85,10 +85,24 @@ class Profile:
                 if term.extra.get("apprentice_of"):
                     give(f"apprentice:{term.extra['apprentice_of']}", credit, cid, status)
                 frontier.extend(term.extra.get("implies") or [])
+        implied = tax.fit.get("implied_skills") or {}
+        broader: dict[str, list[str]] = {}
+        for broad, narrow in (implied.get("by_skill") or {}).items():
+            for n in narrow or []:
+                broader.setdefault(n, []).append(broad)
+        by_category = implied.get("by_credential_category") or {}
         for cs in self.code_systems:
             give(f"code_system:{cs}", 1.0, cs, "active")
-        for sk in self.skills:
+        for sk in sorted(self.skills):
             give(f"skill:{sk}", 1.0, sk, "active")
+        for sk in sorted(self.skills):
+            for b in broader.get(sk, []):
+                give(f"skill:{b}", 1.0, sk, "active")
+        for cid, status in sorted(self.credentials.items()):
+            term = tax.term("credential", cid)
+            if status == "active" and term is not None:
+                for sk in by_category.get(term.category, []):
+                    give(f"skill:{sk}", 1.0, cid, "active")
         return sorted((k, c, o, st) for k, (c, o, st) in out.items())
 
     def years_in(self, area: str | None) -> float:

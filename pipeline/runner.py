@@ -201,9 +201,7 @@ def extract_pending(ctx: Context, *, run_id: int | None = None, full: bool = Fal
     if batch:
         done += _in_transaction(ctx, lambda: _save_extractions(ctx, batch, run_id, done))
         ctx.events("extract_batch", extracted=done, pending=total)
-    unroled = [r[0] for r in ctx.con.execute(
-        "SELECT posting_id FROM extractions LEFT JOIN posting_roles USING (posting_id) WHERE posting_roles.posting_id IS NULL"
-    ).fetchall()]
+    unroled = _unroled(ctx)
     if unroled:
         _in_transaction(ctx, lambda: classify_roles(ctx.con, unroled))
         ctx.events("roles", classified=len(unroled))
@@ -212,6 +210,12 @@ def extract_pending(ctx: Context, *, run_id: int | None = None, full: bool = Fal
         if failures is not None:
             failures.extend(failed)
     return done
+
+
+def _unroled(ctx: Context) -> list[str]:
+    return [r[0] for r in ctx.con.execute(
+        "SELECT posting_id FROM extractions LEFT JOIN posting_roles USING (posting_id) WHERE posting_roles.posting_id IS NULL"
+    ).fetchall()]
 
 
 def quick_extract(postings: Iterable[Posting], tax: Taxonomy, cache_dir: Path | None = None,
@@ -256,14 +260,15 @@ class MatchResult:
 
 
 def match(ctx: Context, profile_paths: Sequence[str | Path] | str | None = (), *, profiles_dir: str | Path | None = None,
-          top: int | None = None, top_per_posting: int | None = None) -> MatchResult:
-    """Classify every extracted posting; score each profile against every posting in SQL.
+          top: int | None = None, top_per_posting: int | None = None, reclassify: bool = False) -> MatchResult:
+    """Classify extracted postings that have no role yet (every one with ``reclassify``); score
+    each profile against every posting in SQL.
 
     Profiles come from files and/or every profile file in ``profiles_dir``. All pairs are kept
     unless ``top`` / ``top_per_posting`` say how many to keep per profile / per posting. Every
     profile is read before anything is written, so one bad profile changes nothing.
     """
-    n = _in_transaction(ctx, lambda: classify_roles(ctx.con))
+    n = _in_transaction(ctx, lambda: classify_roles(ctx.con, None if reclassify else _unroled(ctx)))
     if isinstance(profile_paths, (str, Path)):
         profile_paths = [profile_paths]
     paths = [Path(p) for p in profile_paths or ()]

@@ -55,7 +55,7 @@ TAXONOMY_FILES = (
 NOT_IN_VERSION = ("fit.yaml",)
 # what pipeline/fit.py reads from fit.yaml
 FIT_KEYS = ("components", "item_weights", "credit", "blocker_cap", "non_target_cap", "off_interest_cap", "experience_grace_years",
-            "education_grace_levels", "experience_areas", "bands")
+            "education_grace_levels", "experience_areas", "weak_required", "implied_skills", "bands")
 
 
 class TaxonomyError(Exception):
@@ -387,6 +387,18 @@ def _check_fit(tax: Taxonomy) -> None:
     for sid in areas.get("inpatient_skills") or []:
         if sid not in tax.terms["skill"]:
             p.append(Problem("fit.yaml", 1, f"experience_areas.inpatient_skills names unknown skill {sid!r}"))
+    implied = fit.get("implied_skills") or {}
+    for broad, narrow in (implied.get("by_skill") or {}).items():
+        for sid in [broad, *(narrow or [])]:
+            if sid not in tax.terms["skill"]:
+                p.append(Problem("fit.yaml", 1, f"implied_skills.by_skill names unknown skill {sid!r}"))
+    categories = {t.category for t in tax.terms["credential"].values()}
+    for cat, sids in (implied.get("by_credential_category") or {}).items():
+        if cat not in categories:
+            p.append(Problem("fit.yaml", 1, f"implied_skills.by_credential_category names unknown credential category {cat!r}"))
+        for sid in sids or []:
+            if sid not in tax.terms["skill"]:
+                p.append(Problem("fit.yaml", 1, f"implied_skills.by_credential_category.{cat} names unknown skill {sid!r}"))
     floors = [b.get("min") for b in fit.get("bands") or [] if isinstance(b, dict)]
     if floors and (floors != sorted(floors, reverse=True) or floors[-1] != 0):
         p.append(Problem("fit.yaml", 1, "bands must be listed highest first and end with min: 0"))

@@ -38,7 +38,7 @@ def test_step_by_step_commands(tmp_path):
     r = runner.invoke(cli, ["--db", db, "extract"])
     assert r.exit_code == 0 and "extracted 6" in r.output
     r = runner.invoke(cli, ["--db", db, "match", "--profile", str(PROFILES / "cpb_biller.yaml")])
-    assert r.exit_code == 0 and "classified 6" in r.output
+    assert r.exit_code == 0 and "6 posting(s) have a role (0 classified now)" in r.output
     r = runner.invoke(cli, ["--db", db, "report", "--out", str(tmp_path / "r"), "--format", "md,csv", "--profile-id", "cpb_biller"])
     assert r.exit_code == 0
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["jobfit-cpb_biller.csv", "jobfit-cpb_biller.md", "jobfit.csv", "jobfit.md"]

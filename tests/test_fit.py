@@ -166,3 +166,26 @@ def test_match_profiles_dir_is_deterministic_and_stored(tmp_path, tax):
         total = sum(c[k]["points"] for k in ("required", "preferred", "experience", "education", "pay", "arrangement", "role"))
         assert abs(total - c["total_before_cap"]) < 0.3
         assert score_ == pytest.approx(min(c["total_before_cap"], c["cap"] if c["cap"] is not None else 1e9), abs=0.05)
+
+
+def test_specific_skills_and_credentials_imply_the_broad_skill(fit_of):
+    text = "Medical Coder\n\nCoding experience required. ICD-10-CM required."
+    by_skill = fit_of("name: A\nskills: [outpatient coding]\ncode_systems: [ICD-10-CM]\n", text)
+    by_cred = fit_of("name: A\ncredentials: [CCS]\ncode_systems: [ICD-10-CM]\n", text)
+    studying = fit_of("name: A\ncredentials: [{id: CCS, status: in_progress}]\ncode_systems: [ICD-10-CM]\n", text)
+    for f, via in ((by_skill, "outpatient_coding"), (by_cred, "CCS")):
+        item = next(m for m in f.met if m["id"] == "medical_coding")
+        assert item["note"] == f"met by {via}"
+    assert any(m["id"] == "medical_coding" for m in studying.missing)
+
+
+def test_few_required_items_met_is_at_most_a_stretch_and_silence_is_not_a_fit(fit_of):
+    text = "Health Records Assistant\n\nEssential: customer service, data entry, filing, and Data Protection Act knowledge."
+    f = fit_of("name: A\nskills: [customer service]\n", text)
+    assert f.components["required"]["fit"] < 0.5 and f.score <= 50 and f.components["cap_reason"] == "meets under half of the required items"
+    # nothing marked required: the preferred items stand in for them
+    senior = "Senior Clinical Coder\n\nNational Clinical Coding Qualification (NCCQ) desirable. Clinical coding desirable."
+    none_held = fit_of("name: A\nskills: [customer service]\n", senior)
+    held = fit_of("name: A\ncredentials: [NCCQ]\nskills: [clinical coding]\n", senior)
+    assert none_held.components["required"]["fit"] == 0.0 and none_held.score <= 50
+    assert held.components["required"]["fit"] == 1.0 and held.score > 75
