@@ -62,14 +62,15 @@ def _load_profiles(con: duckdb.DuckDBPyConnection, profiles: Sequence[Profile], 
                      "years_coding": p.experience.get("coding"), "years_billing": p.experience.get("billing"),
                      "years_inpatient": p.experience.get("inpatient"), "edu_rank": rank.get(p.education) if p.education else None,
                      "desired": p.desired_annual, "currency": p.currency, "arrangements": p.work_arrangement,
-                     "roles": p.roles_of_interest})
+                     "roles": p.roles_of_interest, "locations": p.locations,
+                     "loc_parts": sorted({x.strip().lower() for loc in p.locations for x in loc.split(",") if x.strip()})})
         items += [{"ppidx": i, "item_key": k, "credit": c, "origin": o, "status": st} for k, c, o, st in p.items(tax)]
     con.execute("""CREATE OR REPLACE TEMP TABLE fit_profiles (ppidx INTEGER, profile_id VARCHAR, years_total DOUBLE,
         years_coding DOUBLE, years_billing DOUBLE, years_inpatient DOUBLE, edu_rank INTEGER, desired DOUBLE,
-        currency VARCHAR, arrangements VARCHAR[], roles VARCHAR[])""")
+        currency VARCHAR, arrangements VARCHAR[], roles VARCHAR[], locations VARCHAR[], loc_parts VARCHAR[])""")
     types = {"ppidx": "INTEGER", "profile_id": "VARCHAR", "years_total": "DOUBLE", "years_coding": "DOUBLE",
              "years_billing": "DOUBLE", "years_inpatient": "DOUBLE", "edu_rank": "INTEGER", "desired": "DOUBLE",
-             "currency": "VARCHAR", "arrangements": "VARCHAR[]", "roles": "VARCHAR[]"}
+             "currency": "VARCHAR", "arrangements": "VARCHAR[]", "roles": "VARCHAR[]", "locations": "VARCHAR[]", "loc_parts": "VARCHAR[]"}
     bulk_insert(con, "fit_profiles", list(types), rows, types)
     con.execute("CREATE OR REPLACE TEMP TABLE fit_profile_items (ppidx INTEGER, item_key VARCHAR, credit DOUBLE, origin VARCHAR, status VARCHAR)")
     bulk_insert(con, "fit_profile_items", ["ppidx", "item_key", "credit", "origin", "status"], items,
@@ -89,7 +90,8 @@ def _load_units(con: duckdb.DuckDBPyConnection, posting_ids: Sequence[str] | Non
                   ELSE [i.item_id] END AS grp,
              i.requirement, coalesce(nullif(i.sentence, ''), i.text) AS evidence, i.text, i.start_char
       FROM extraction_items i JOIN fit_scope USING (posting_id)
-      WHERE i.requirement IN ('required', 'preferred') AND i.kind IN ('credential', 'code_system', 'skill')),
+      WHERE i.requirement IN ('required', 'preferred') AND i.kind IN ('credential', 'code_system', 'skill')
+        AND NOT (i.kind = 'skill' AND list_contains($unscored, coalesce(i.category, '')))),
     -- a posting that names an apprentice credential (CPC-A) accepts apprentices
     appr AS (
       SELECT DISTINCT i.posting_id FROM extraction_items i JOIN fit_scope USING (posting_id)
@@ -104,7 +106,7 @@ def _load_units(con: duckdb.DuckDBPyConnection, posting_ids: Sequence[str] | Non
            (u.kind = 'credential' AND a.posting_id IS NOT NULL) AS apprentices_ok,
            u.kind || ':' || array_to_string(u.grp, '|')
              || CASE WHEN u.kind = 'credential' AND a.posting_id IS NOT NULL THEN '+apprentices' ELSE '' END AS unit_key
-    FROM units u LEFT JOIN appr a USING (posting_id)""")
+    FROM units u LEFT JOIN appr a USING (posting_id)""", {"unscored": list(tax.fit.get("unscored_skill_categories") or [])})
     credit = tax.fit["credit"]
     con.execute("""
     CREATE OR REPLACE TEMP TABLE fit_unit_members AS
@@ -174,8 +176,9 @@ def _load_feature_tables(con: duckdb.DuckDBPyConnection, tax: Taxonomy, words: d
     SELECT (row_number() OVER (ORDER BY um.posting_id) - 1)::INTEGER AS qidx, um.*,
            e.experience_years_min AS years_min, ed.rank AS edu_need, e.annual_max, e.salary_currency AS currency,
            e.work_arrangement AS arrangement, coalesce(r.role_id, 'none') AS role_id, coalesce(r.is_target, false) AS is_target,
+           po.location, string_split_regex(trim(lower(coalesce(po.location, ''))), '\\s*,\\s*') AS loc_parts,
            CASE WHEN um.inpatient THEN 'inpatient' ELSE {area_case} END AS area
-    FROM um JOIN extractions e USING (posting_id)
+    FROM um JOIN extractions e USING (posting_id) JOIN postings po USING (posting_id)
     LEFT JOIN posting_roles r USING (posting_id)
     LEFT JOIN tax_terms ed ON ed.kind = 'education' AND ed.term_id = e.education_min
     """, {"inpatient": list(areas.get("inpatient_skills") or [])})
@@ -225,7 +228,14 @@ def _score_expr(tax: Taxonomy, words: dict[str, int], partial: list[float]) -> s
       CASE WHEN p.annual_max IS NULL OR r.desired IS NULL OR r.desired = 0 THEN 1.0
            WHEN coalesce(p.currency, r.currency) <> r.currency THEN 1.0
            ELSE least(1.0, p.annual_max / r.desired) END AS f_pay,
-      CASE WHEN p.arrangement IS NULL OR len(r.arrangements) = 0 THEN 1.0
+      -- where the work is: a job outside the profile's locations (same city or region), or one that
+      -- pays in another currency, is not reachable unless it is remote
+      CASE WHEN p.arrangement = 'remote' OR len(r.loc_parts) = 0 THEN NULL
+           WHEN p.location IS NOT NULL THEN list_has_any(p.loc_parts, r.loc_parts)
+           WHEN p.currency IS NOT NULL AND r.currency IS NOT NULL AND p.currency <> r.currency THEN false
+           ELSE NULL END AS loc_ok,
+      CASE WHEN loc_ok = false THEN 0.0
+           WHEN p.arrangement IS NULL OR len(r.arrangements) = 0 THEN 1.0
            WHEN list_contains(r.arrangements, p.arrangement) THEN 1.0 ELSE 0.0 END AS f_arrangement,
       CASE WHEN len(r.roles) = 0 OR NOT p.is_target THEN 1.0
            WHEN list_contains(r.roles, p.role_id) THEN 1.0 ELSE 0.0 END AS f_role,
@@ -305,7 +315,7 @@ def score_all(con: duckdb.DuckDBPyConnection, profiles: Sequence[Profile], tax: 
     con.execute(f"""CREATE OR REPLACE TEMP TABLE fit_kept_full AS
         SELECT k.rank_in_profile, k.rank_in_posting, r.ppidx, p.qidx, r.profile_id, p.posting_id, p.years_min, p.edu_need,
                p.annual_max, p.currency AS p_currency, p.arrangement, p.role_id, p.is_target, p.area, r.desired,
-               r.currency AS r_currency, r.edu_rank, r.arrangements, r.roles, {expr}
+               r.currency AS r_currency, r.edu_rank, r.arrangements, r.roles, p.location AS p_location, r.locations, {expr}
         FROM fit_kept k JOIN fit_profile_masks r ON r.ppidx = k.ppidx JOIN fit_postings p ON p.qidx = k.qidx""")
     n_kept = con.execute("SELECT count(*) FROM fit_kept_full").fetchone()[0]
     if store:
@@ -336,6 +346,8 @@ def _explain(con: duckdb.DuckDBPyConnection, tax: Taxonomy) -> None:
     pay_fx = _ITEM.format(kind="'pay'", id="format('offered in {}, wanted in {}: not compared', p_currency, r_currency)", req="'preferred'",
                           ev="'jobfit has no exchange rates'")
     arr = _ITEM.format(kind="'work_arrangement'", id="arrangement", req="'preferred'", ev="'profile accepts ' || array_to_string(arrangements, ', ')")
+    loc = _ITEM.format(kind="'location'", id="coalesce(p_location, 'pays in ' || p_currency)", req="'preferred'",
+                       ev="'profile locations: ' || array_to_string(locations, '; ')")
     role = _ITEM.format(kind="'role'", id="role_id", req="'preferred'", ev="'roles of interest: ' || array_to_string(roles, ', ')")
     none = _ITEM.format(kind="'role'", id="'none'", req="'required'", ev="'not a billing, coding or health-information job'")
     con.execute(f"""
@@ -375,15 +387,18 @@ def _explain(con: duckdb.DuckDBPyConnection, tax: Taxonomy) -> None:
              WHEN p_currency IS NOT NULL AND r_currency IS NOT NULL AND p_currency <> r_currency THEN [{pay_fx}]
              ELSE [{pay_ok}] END AS i_pay,
         CASE WHEN arrangement IS NOT NULL AND len(arrangements) > 0 THEN [{arr}] ELSE [] END AS i_arr,
+        CASE WHEN loc_ok IS NOT NULL THEN [{loc}] ELSE [] END AS i_loc,
         CASE WHEN len(roles) > 0 AND is_target THEN [{role}] ELSE [] END AS i_role
       FROM k)
     SELECT profile_id, posting_id, score, {band_case} AS band,
            to_json(list_concat(u_met, CASE WHEN f_experience >= 1 THEN i_exp ELSE [] END, CASE WHEN f_education >= 1 THEN i_edu ELSE [] END,
                                CASE WHEN f_pay >= 1 AND NOT coalesce(p_currency <> r_currency, false) THEN i_pay ELSE [] END,
-                               CASE WHEN f_arrangement >= 1 THEN i_arr ELSE [] END, CASE WHEN f_role >= 1 THEN i_role ELSE [] END)) AS met,
+                               CASE WHEN f_arrangement >= 1 THEN i_arr ELSE [] END, CASE WHEN loc_ok THEN i_loc ELSE [] END,
+                               CASE WHEN f_role >= 1 THEN i_role ELSE [] END)) AS met,
            to_json(list_concat(u_missing, CASE WHEN f_experience < 1 THEN i_exp ELSE [] END, CASE WHEN f_education < 1 THEN i_edu ELSE [] END,
                                CASE WHEN f_pay < 1 OR coalesce(p_currency <> r_currency, false) THEN i_pay ELSE [] END,
-                               CASE WHEN f_arrangement < 1 THEN i_arr ELSE [] END, CASE WHEN f_role < 1 THEN i_role ELSE [] END)) AS missing,
+                               CASE WHEN f_arrangement < 1 AND coalesce(loc_ok, true) THEN i_arr ELSE [] END,
+                               CASE WHEN NOT loc_ok THEN i_loc ELSE [] END, CASE WHEN f_role < 1 THEN i_role ELSE [] END)) AS missing,
            to_json(list_concat(u_blockers, CASE WHEN NOT is_target THEN [{none}] ELSE [] END)) AS blockers,
            to_json({{{comp_struct}, 'total_before_cap': round(raw, 1), 'cap': cap, 'cap_reason': cap_reason}}) AS components,
            rank_in_profile, rank_in_posting

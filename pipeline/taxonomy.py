@@ -54,7 +54,7 @@ TAXONOMY_FILES = (
 # fit.yaml is scoring policy: matches are recomputed on every run, so it does not date extractions
 NOT_IN_VERSION = ("fit.yaml",)
 # what pipeline/fit.py reads from fit.yaml
-FIT_KEYS = ("components", "item_weights", "credit", "blocker_cap", "non_target_cap", "off_interest_cap", "experience_grace_years",
+FIT_KEYS = ("components", "item_weights", "unscored_skill_categories", "credit", "blocker_cap", "non_target_cap", "off_interest_cap", "experience_grace_years",
             "education_grace_levels", "experience_areas", "weak_required", "implied_skills", "bands")
 
 

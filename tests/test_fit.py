@@ -189,3 +189,24 @@ def test_few_required_items_met_is_at_most_a_stretch_and_silence_is_not_a_fit(fi
     held = fit_of("name: A\ncredentials: [NCCQ]\nskills: [clinical coding]\n", senior)
     assert none_held.components["required"]["fit"] == 0.0 and none_held.score <= 50
     assert held.components["required"]["fit"] == 1.0 and held.score > 75
+
+
+def test_location_counts_unless_the_job_is_remote(tmp_path, tax):
+    import json
+
+    feed = tmp_path / "feed.jsonl"
+    base = {"title": "Medical Coder", "description": "Medical Coder\nCPC required. ICD-10-CM. {arr}"}
+    rows = [{"id": "near", "location": "Mesa, AZ", **{k: v.format(arr="On-site.") for k, v in base.items()}},
+            {"id": "far", "location": "Leeds, UK", **{k: v.format(arr="On-site.") for k, v in base.items()}},
+            {"id": "remote", "location": "Leeds, UK", **{k: v.format(arr="This is a fully remote position.") for k, v in base.items()}}]
+    feed.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    prof = tmp_path / "p.yaml"
+    prof.write_text("name: A\ncredentials: [CPC]\nlocations: ['Phoenix, AZ']\nwork_arrangement: [onsite, remote]\n")
+    from pipeline.ingest import read_postings
+
+    _, results = score([p for p in read_postings([str(feed)])], str(prof), tax)
+    fits = {rec["posting_id"]: fit for rec, fit in results}
+    assert fits["near"].components["arrangement"]["fit"] == 1.0 and any(m["kind"] == "location" for m in fits["near"].met)
+    far = next(m for m in fits["far"].missing if m["kind"] == "location")
+    assert far["id"] == "Leeds, UK" and fits["far"].components["arrangement"]["fit"] == 0.0
+    assert fits["remote"].components["arrangement"]["fit"] == 1.0 and not any(m["kind"] == "location" for m in fits["remote"].met + fits["remote"].missing)
