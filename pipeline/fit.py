@@ -215,9 +215,11 @@ def _score_expr(tax: Taxonomy, words: dict[str, int], partial: list[float]) -> s
     any_held = " + ".join(cred_any) or "0"
     g_years, g_edu = float(fit["experience_grace_years"]), float(fit["education_grace_levels"])
     return f"""
-      CASE WHEN p.pref_total > 0 THEN ({credit('pf')}) / p.pref_total ELSE 1.0 END AS f_preferred,
+      CASE WHEN p.pref_total > 0 THEN ({credit('pf')}) / p.pref_total WHEN p.req_total > 0 THEN 1.0
+           ELSE {float(fit['unstated_items_fit'])!r} END AS f_preferred,
       -- with nothing marked required, the preferred items stand in: silence is not a perfect fit
       CASE WHEN p.req_total > 0 THEN ({credit('rq')}) / p.req_total ELSE f_preferred END AS f_required,
+      p.req_total + p.pref_total = 0 AS unstated,
       (p.n_req_cred - ({any_held}))::INTEGER AS n_blockers,
       CASE p.area WHEN 'coding' THEN coalesce(r.years_coding, r.years_total) WHEN 'billing' THEN coalesce(r.years_billing, r.years_total)
                   WHEN 'inpatient' THEN coalesce(r.years_inpatient, r.years_total) ELSE r.years_total END AS years_have,
@@ -346,6 +348,8 @@ def _explain(con: duckdb.DuckDBPyConnection, tax: Taxonomy) -> None:
     pay_fx = _ITEM.format(kind="'pay'", id="format('offered in {}, wanted in {}: not compared', p_currency, r_currency)", req="'preferred'",
                           ev="'jobfit has no exchange rates'")
     arr = _ITEM.format(kind="'work_arrangement'", id="arrangement", req="'preferred'", ev="'profile accepts ' || array_to_string(arrangements, ', ')")
+    unstated = _ITEM.format(kind="'requirements'", id="'none stated'", req="'required'",
+                            ev="'the posting marks nothing as required or preferred that a profile can show, so those parts count in part'")
     loc = _ITEM.format(kind="'location'", id="coalesce(p_location, 'pays in ' || p_currency)", req="'preferred'",
                        ev="'profile locations: ' || array_to_string(locations, '; ')")
     role = _ITEM.format(kind="'role'", id="role_id", req="'preferred'", ev="'roles of interest: ' || array_to_string(roles, ', ')")
@@ -395,7 +399,7 @@ def _explain(con: duckdb.DuckDBPyConnection, tax: Taxonomy) -> None:
                                CASE WHEN f_pay >= 1 AND NOT coalesce(p_currency <> r_currency, false) THEN i_pay ELSE [] END,
                                CASE WHEN f_arrangement >= 1 THEN i_arr ELSE [] END, CASE WHEN loc_ok THEN i_loc ELSE [] END,
                                CASE WHEN f_role >= 1 THEN i_role ELSE [] END)) AS met,
-           to_json(list_concat(u_missing, CASE WHEN f_experience < 1 THEN i_exp ELSE [] END, CASE WHEN f_education < 1 THEN i_edu ELSE [] END,
+           to_json(list_concat(u_missing, CASE WHEN unstated THEN [{unstated}] ELSE [] END, CASE WHEN f_experience < 1 THEN i_exp ELSE [] END, CASE WHEN f_education < 1 THEN i_edu ELSE [] END,
                                CASE WHEN f_pay < 1 OR coalesce(p_currency <> r_currency, false) THEN i_pay ELSE [] END,
                                CASE WHEN f_arrangement < 1 AND coalesce(loc_ok, true) THEN i_arr ELSE [] END,
                                CASE WHEN NOT loc_ok THEN i_loc ELSE [] END, CASE WHEN f_role < 1 THEN i_role ELSE [] END)) AS missing,

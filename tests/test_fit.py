@@ -210,3 +210,9 @@ def test_location_counts_unless_the_job_is_remote(tmp_path, tax):
     far = next(m for m in fits["far"].missing if m["kind"] == "location")
     assert far["id"] == "Leeds, UK" and fits["far"].components["arrangement"]["fit"] == 0.0
     assert fits["remote"].components["arrangement"]["fit"] == 1.0 and not any(m["kind"] == "location" for m in fits["remote"].met + fits["remote"].missing)
+
+
+def test_a_posting_that_asks_for_nothing_checkable_is_not_a_perfect_fit(fit_of):
+    f = fit_of("name: A\ncredentials: [CPC]\n", "Clinical Coder\n\nJoin our friendly team. A logical approach and an eye for detail.")
+    assert f.components["required"]["fit"] == 0.5 and f.components["preferred"]["fit"] == 0.5
+    assert f.score < 75 and any(m["kind"] == "requirements" for m in f.missing)
