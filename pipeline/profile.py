@@ -152,7 +152,7 @@ class _Lines:
             if path in self.lines:
                 return f"line {self.lines[path]}"
             path = path[:-1]
-        return "line ?"
+        return ""
 
 
 class _Resolver:
@@ -181,7 +181,8 @@ class _Resolver:
         text = str(value).strip()
         term = self.tax.lookup(text, kinds) if text else None
         if term is None:
-            self.warnings.append(f"{self.where}:{self.lines.at(*path)}: {label}: {text!r} is not {_kind_phrase(kinds)} "
+            loc = self.lines.at(*path)
+            self.warnings.append(f"{self.where}{':' + loc if loc else ''}: {label}: {text!r} is not {_kind_phrase(kinds)} "
                                  f"in the taxonomy{self.suggest(text, kinds)}")
         return term
 
@@ -258,7 +259,8 @@ def _build(p: Path, data: dict[str, Any], tax: Taxonomy, lines: _Lines, source_f
     r = _Resolver(tax, where, lines, prof.warnings)
 
     def at(*path: Any) -> str:
-        return f"{where}:{lines.at(*path)}"
+        loc = lines.at(*path)
+        return f"{where}:{loc}" if loc else where
 
     for i, entry in enumerate(_as_list(data.get("credentials"))):
         status = "active"

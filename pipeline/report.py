@@ -126,7 +126,7 @@ def market(con: duckdb.DuckDBPyConnection, top: int = 10) -> dict[str, Any]:
         WHERE r.is_target AND e.annual_min IS NOT NULL AND e.annual_max IS NOT NULL
         GROUP BY 1, 2 ORDER BY 1, 2""").fetchall():
         pay.append({"role": role_id, "currency": cur, "n": n, "min": lo, "p25": p25, "median": med, "p75": p75, "max": hi,
-                    "seed": _seed_pay(json.loads(seed) if seed else [])})
+                    "seed": _seed_pay([e for e in (json.loads(seed) if seed else []) if e.get("currency") == cur])})
     seeds = {rid: _seed_pay(json.loads(p) if p else []) for rid, p in con.execute("SELECT role_id, pay FROM tax_roles ORDER BY 1").fetchall()}
     arrangement = con.execute("""SELECT coalesce(e.work_arrangement, 'not stated'), count(*) FROM extractions e JOIN posting_roles r USING (posting_id)
                                  WHERE r.is_target GROUP BY 1 ORDER BY 2 DESC, 1""").fetchall()
