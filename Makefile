@@ -5,7 +5,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup clean
+.PHONY: demo test setup browser clean
 
 $(BIN)/jobfit: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,10 +16,19 @@ $(BIN)/jobfit: pyproject.toml
 setup: $(BIN)/jobfit
 
 demo: setup
-	$(BIN)/jobfit --db reports/demo.duckdb run sample_postings/ --profile sample_profiles/experienced_cpc_coder.yaml --out reports/
+	$(BIN)/jobfit --db reports/demo.duckdb run sample_postings/ --profiles sample_profiles/ --out reports/
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
+
+# Debian's chromium renders the HTML reports in tests/test_report_browser.py; where it cannot be
+# installed (not root, no apt) those tests skip and say why
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) \
+	      || echo "note: could not install chromium; the browser tests will be skipped"; \
+	  else echo "note: chromium is not installed; the browser tests will be skipped"; fi; }
 
 clean:
 	rm -rf $(VENV) reports/*.html reports/*.md reports/*.csv reports/*.jsonl reports/*.duckdb

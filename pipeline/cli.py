@@ -20,6 +20,7 @@ import click
 from . import export, report as report_mod, store
 from .ingest import IngestError, read_postings, Reject
 from .profile import ProfileError
+from .resume import ResumeError
 from .taxonomy import TaxonomyError, load_taxonomy, require_valid
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_REJECTS, EXIT_LOCKED = 0, 1, 2, 3, 4
@@ -47,7 +48,7 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             _fail(str(exc), EXIT_LOCKED if "in use" in str(exc) else EXIT_FAIL)
         except IngestError as exc:
             _fail(str(exc), EXIT_USAGE)
-        except (TaxonomyError, ProfileError) as exc:
+        except (TaxonomyError, ProfileError, ResumeError) as exc:
             _fail(str(exc))
         except Exception as exc:
             from .evaluate import GoldError
@@ -349,57 +350,111 @@ def _emit(recs: list[dict[str, Any]], fmt: str) -> None:
                    f"  arrangement: {r['work_arrangement']}  employment: {r['employment_type']}")
 
 
+PROFILE_OPTS = [
+    click.option("--profile", "profiles", multiple=True, type=click.Path(exists=True, dir_okay=False),
+                 help="Profile file (YAML, JSON or JSON Resume); repeat for several."),
+    click.option("--profiles", "profiles_dir", type=click.Path(exists=True, file_okay=False),
+                 help="Folder of profile files: every profile is scored against every posting."),
+    click.option("--top", type=click.IntRange(min=1), default=None,
+                 help="Keep the N best postings per profile (default: all with --profile, 20 with --profiles)."),
+    click.option("--top-per-posting", type=click.IntRange(min=1), default=None,
+                 help="Also keep the N best profiles per posting (default: 5 with --profiles)."),
+]
+
+
+def profile_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for opt in reversed(PROFILE_OPTS):
+        fn = opt(fn)
+    return fn
+
+
+def _keep(profiles_dir: str | None, top: int | None, top_per_posting: int | None) -> tuple[int | None, int | None]:
+    """All pairs for a job seeker's own profile(s); top N for a recruiter's folder of profiles."""
+    if profiles_dir:
+        return top or 20, top_per_posting or 5
+    return top, top_per_posting
+
+
+def _print_match_summary(c: Any, res: Any, limit: int = 3) -> None:
+    if not res.profiles:
+        return
+    titles = None
+    for prof in res.profiles[:50]:
+        rows = c.con.execute("SELECT band, count(*) FROM matches WHERE profile_id = ? GROUP BY 1 ORDER BY min(score) DESC",
+                             [prof.profile_id]).fetchall()
+        click.echo(f"fit for {prof.name} ({prof.profile_id}): " + (", ".join(f"{n} {b}" for b, n in rows) or "no extracted postings yet"))
+        top = c.con.execute("""SELECT m.score, m.band, coalesce(p.title, p.source) FROM matches m JOIN postings p USING (posting_id)
+                               WHERE m.profile_id = ? ORDER BY m.score DESC, m.posting_id LIMIT ?""", [prof.profile_id, limit]).fetchall()
+        for score, band, title in top:
+            click.echo(f"  {score:5.1f}  {band:<9}  {title}")
+    if len(res.profiles) > 50:
+        click.echo(f"... and {len(res.profiles) - 50} more profiles (jobfit report --profile-id ID, or the matches table)")
+    for prof in res.profiles:
+        for w in prof.warnings:
+            click.echo(f"profile warning: {w}", err=True)
+
+
 @cli.command()
-@click.option("--profile", type=click.Path(exists=True, dir_okay=False), help="Job-seeker profile (YAML or JSON).")
+@profile_options
+@click.option("--reclassify", is_flag=True, help="Classify every posting's role again, not only postings without one.")
 @click.pass_context
 @friendly
-def match(ctx: click.Context, profile: str | None) -> None:
-    """Classify every posting's role; with --profile, score each posting's fit.
+def match(ctx: click.Context, profiles: tuple[str, ...], profiles_dir: str | None, top: int | None, top_per_posting: int | None,
+          reclassify: bool) -> None:
+    """Classify every posting's role; with profiles, score every profile against every posting.
 
     \b
-    Example:
+    Examples:
       jobfit match --profile sample_profiles/entry_cca.yaml
+      jobfit match --profiles sample_profiles/ --top 10 --top-per-posting 3
     """
     from .runner import match as do_match
 
+    top, top_per_posting = _keep(profiles_dir, top, top_per_posting)
     c = _context(ctx)
-    n, fits, prof = do_match(c, profile)
-    click.echo(f"classified {n} posting(s)")
-    if prof:
-        for w in prof.warnings:
-            click.echo(f"profile warning: {w}", err=True)
-        bands: dict[str, int] = {}
-        for f in fits:
-            bands[f.band] = bands.get(f.band, 0) + 1
-        click.echo(f"fit for {prof.name}: " + (", ".join(f"{v} {k}" for k, v in sorted(bands.items())) or "no extracted postings yet"))
+    res = do_match(c, profiles, profiles_dir=profiles_dir, top=top, top_per_posting=top_per_posting, reclassify=reclassify)
+    total = c.con.execute("SELECT count(*) FROM posting_roles").fetchone()[0]
+    click.echo(f"{total} posting(s) have a role ({res.n_postings} classified now)")
+    if res.fit:
+        click.echo(f"scored {res.fit.n_profiles} profile(s) x {res.fit.n_postings} posting(s) = {res.fit.n_pairs} pairs; kept {res.fit.n_kept}")
+    _print_match_summary(c, res)
 
 
-@cli.command()
-@click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
-@click.option("--format", "formats", default="html,md,csv,json", show_default=True, help="Comma-separated: html, md, csv, json.")
-@click.option("--profile-id", default=None, help="Report fits for this stored profile (file stem of the profile).")
-@click.pass_context
-@friendly
-def report(ctx: click.Context, out: str, formats: str, profile_id: str | None) -> None:
-    """Write reports from the database.
-
-    \b
-    Example:
-      jobfit report --out reports/ --format html,md
-    """
+def _formats(formats: str) -> list[str]:
     fmts = [f.strip() for f in formats.split(",") if f.strip()]
     bad = [f for f in fmts if f not in report_mod.FORMATS]
     if bad:
         _fail(f"unknown report format(s): {', '.join(bad)}; choose from {', '.join(report_mod.FORMATS)}", EXIT_USAGE)
+    return fmts
+
+
+FORMAT_HELP = "Comma-separated: html, md, csv, json, parquet (every table, in OUT/tables/)."
+
+
+@cli.command()
+@click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
+@click.option("--format", "formats", default="html,md,csv,json", show_default=True, help=FORMAT_HELP)
+@click.option("--profile-id", "profile_ids", multiple=True, help="Also write this stored profile's report (repeatable).")
+@click.option("--all-profiles", is_flag=True, help="Write a report for every stored profile.")
+@click.pass_context
+@friendly
+def report(ctx: click.Context, out: str, formats: str, profile_ids: tuple[str, ...], all_profiles: bool) -> None:
+    """Write the market report and, per profile, a ranked fit report.
+
+    \b
+    Example:
+      jobfit report --out reports/ --format html,md --profile-id entry_cca
+    """
+    fmts = _formats(formats)
     c = _context(ctx)
-    if profile_id:
-        known = [r[0] for r in c.con.execute("SELECT profile_id FROM profiles ORDER BY 1").fetchall()]
-        if profile_id not in known:
-            _fail(f"no stored profile {profile_id!r}; stored: {', '.join(known) or 'none (run jobfit match --profile FILE first)'}", EXIT_USAGE)
+    known = [r[0] for r in c.con.execute("SELECT profile_id FROM profiles ORDER BY 1").fetchall()]
+    for pid in profile_ids:
+        if pid not in known:
+            _fail(f"no stored profile {pid!r}; stored: {', '.join(known) or 'none (run jobfit match --profile FILE first)'}", EXIT_USAGE)
     if not c.con.execute("SELECT count(*) FROM extractions").fetchone()[0]:
         click.echo("note: no extracted postings in the database yet (jobfit ingest PATH, then jobfit extract)", err=True)
     try:
-        paths_written = report_mod.write_reports(c.con, out, fmts, profile_id)
+        paths_written = report_mod.write_reports(c.con, out, fmts, known if all_profiles else list(profile_ids))
     except OSError as exc:
         _fail(f"{out}: writing reports failed: {exc.strerror or exc}")
     for path in paths_written:
@@ -408,9 +463,9 @@ def report(ctx: click.Context, out: str, formats: str, profile_id: str | None) -
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--profile", type=click.Path(exists=True, dir_okay=False), help="Job-seeker profile (YAML or JSON).")
+@profile_options
 @click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
-@click.option("--format", "formats", default="html,md,csv,json", show_default=True)
+@click.option("--format", "formats", default="html,md,csv,json", show_default=True, help=FORMAT_HELP)
 @click.option("--full", is_flag=True, help="Re-extract every posting, changed or not.")
 @PROCESSES
 @ENGINE
@@ -420,8 +475,9 @@ def report(ctx: click.Context, out: str, formats: str, profile_id: str | None) -
 @LOG_JSON
 @click.pass_context
 @friendly
-def run(ctx: click.Context, paths: tuple[str, ...], profile: str | None, out: str, formats: str, full: bool,
-        processes: int, engine: str, scheduler: str | None, max_bytes: int | None, mapping: tuple[str, ...], log_json: bool) -> None:
+def run(ctx: click.Context, paths: tuple[str, ...], profiles: tuple[str, ...], profiles_dir: str | None, top: int | None,
+        top_per_posting: int | None, out: str, formats: str, full: bool, processes: int, engine: str, scheduler: str | None,
+        max_bytes: int | None, mapping: tuple[str, ...], log_json: bool) -> None:
     """Ingest, extract, match and report in one go. Safe to re-run: only new or changed
     postings are extracted, and a killed run is finished by the next one.
 
@@ -434,10 +490,8 @@ def run(ctx: click.Context, paths: tuple[str, ...], profile: str | None, out: st
     from .nlp import EXTRACTOR_VERSION
     from .runner import extract_pending, ingest as do_ingest, match as do_match
 
-    fmts = [f.strip() for f in formats.split(",") if f.strip()]
-    bad = [f for f in fmts if f not in report_mod.FORMATS]
-    if bad:
-        _fail(f"unknown report format(s): {', '.join(bad)}; choose from {', '.join(report_mod.FORMATS)}", EXIT_USAGE)
+    fmts = _formats(formats)
+    top, top_per_posting = _keep(profiles_dir, top, top_per_posting)
     _LOG_JSON["on"] = log_json
     mp = _parse_map(mapping)
     _check_paths(paths)
@@ -459,11 +513,11 @@ def run(ctx: click.Context, paths: tuple[str, ...], profile: str | None, out: st
     _print_rejects(failed, log_json)
     res.rejects += failed
     res.counts["rejected"] += len(failed)
-    _, fits, prof = do_match(c, profile)
+    mres = do_match(c, profiles, profiles_dir=profiles_dir, top=top, top_per_posting=top_per_posting)
     res.counts["extracted"] = n
     c.events("report_start", out=str(out))
     try:
-        written = report_mod.write_reports(c.con, out, fmts, prof.profile_id if prof else None)
+        written = report_mod.write_reports(c.con, out, fmts, [p.profile_id for p in mres.profiles])
     except OSError as exc:
         store.finish_run(c.con, run_id, "failed", res.counts)
         _fail(f"{out}: writing reports failed: {exc.strerror or exc}")
@@ -480,15 +534,12 @@ def run(ctx: click.Context, paths: tuple[str, ...], profile: str | None, out: st
         click.echo("roles: " + ", ".join(f"{k} {v}" for k, v in roles.items()))
         if eng is not None:
             click.echo(f"dask: {eng.counts.done} partitions done, {eng.counts.failed} failed, {eng.counts.retried} retried")
-    if prof:
-        for w in prof.warnings:
-            click.echo(f"profile warning: {w}", err=True)
-        if not log_json:
-            titles = dict(c.con.execute("SELECT posting_id, coalesce(title, source) FROM postings").fetchall())
-            top = sorted(fits, key=lambda f: (-f.score, f.posting_id))[:5]
-            click.echo(f"top fits for {prof.name}:")
-            for f in top:
-                click.echo(f"  {f.score:5.1f}  {f.band:<9}  {titles.get(f.posting_id, f.posting_id)}")
+    if log_json:
+        for prof in mres.profiles:
+            for w in prof.warnings:
+                c.events("profile_warning", profile=prof.profile_id, message=w)
+    else:
+        _print_match_summary(c, mres)
     if not log_json:
         for p in written:
             click.echo(f"wrote {p}")
@@ -616,12 +667,12 @@ def prune(ctx: click.Context, days: int) -> None:
 
 @cli.command()
 @click.argument("posting_file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("--profile", required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON.")
+@click.option("--profile", required=True, type=click.Path(exists=True, dir_okay=False), help="Profile file (YAML, JSON or JSON Resume).")
+@click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON (one object per posting).")
 @click.pass_context
 @friendly
 def score(ctx: click.Context, posting_file: str, profile: str, as_json: bool) -> None:
-    """Score one posting against one profile and print the result.
+    """Score one posting file against one profile and print a fit card. Nothing is stored.
 
     \b
     Example:
@@ -638,21 +689,87 @@ def score(ctx: click.Context, posting_file: str, profile: str, as_json: bool) ->
     prof, results = do_score([i for i in items if not isinstance(i, Reject)], profile, tax, failures=failed)
     for w in prof.warnings:
         click.echo(f"profile warning: {w}", err=True)
-    for rec, fit in results:
-        if as_json:
-            click.echo(json.dumps({"posting_id": rec["posting_id"], "title": rec["title"], "role": rec["role"]["id"], "score": fit.score,
-                                   "band": fit.band, "met": fit.met, "missing": fit.missing, "blockers": fit.blockers}, ensure_ascii=False))
-            continue
-        click.echo(f"{rec['title'] or rec['source']}  [{rec['role']['id']}]")
-        click.echo(f"fit for {prof.name}: {fit.score:g}/100 ({fit.band})")
-        for label, rows in (("blockers", fit.blockers), ("met", fit.met), ("missing", fit.missing)):
-            if rows:
-                click.echo(f"{label}:")
-                for m in rows:
-                    click.echo(f"  - {m['kind']} {m['id']} ({m['requirement']}): {str(m['evidence'])[:160]}")
+    if as_json:
+        for rec, fit in results:
+            click.echo(json.dumps({"title": rec["title"], "role": rec["role"]["id"], **fit.to_json()}, ensure_ascii=False))
+    else:
+        from .card import print_card
+
+        for rec, fit in results:
+            print_card(rec, fit, prof.name)
     _print_rejects(failed)
     if failed:
         sys.exit(EXIT_REJECTS)
+
+
+# --- profiles ------------------------------------------------------------------------------
+
+
+@cli.group()
+def profile() -> None:
+    """Check a profile, or draft one from a résumé."""
+
+
+@profile.command("check")
+@click.argument("profile_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--strict", is_flag=True, help="Exit 1 when any name does not resolve.")
+@click.pass_context
+@friendly
+def profile_check(ctx: click.Context, profile_file: str, strict: bool) -> None:
+    """Show how a profile (YAML, JSON or JSON Resume) reads against the taxonomy.
+
+    \b
+    Example:
+      jobfit profile check sample_profiles/entry_cca.yaml
+    """
+    from .profile import load_profile
+
+    tax = require_valid(load_taxonomy(Path(ctx.obj["taxonomy"]) if ctx.obj["taxonomy"] else None))
+    prof = load_profile(profile_file, tax)
+    data = prof.to_json()
+    warnings = data.pop("warnings")
+    click.echo(yaml_dump(data))
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
+    if strict and warnings:
+        sys.exit(EXIT_FAIL)
+
+
+def yaml_dump(data: Any) -> str:
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100).rstrip()
+
+
+@profile.command("from-resume")
+@click.argument("resume_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the draft profile here (default: print it).")
+@click.pass_context
+@friendly
+def profile_from_resume(ctx: click.Context, resume_file: str, out: str | None) -> None:
+    """Draft a profile from a résumé (.txt, .md, .pdf, .docx) with the posting extractor.
+    What was found, and on which line, goes to stderr; the draft YAML to stdout or --out.
+
+    \b
+    Example:
+      jobfit profile from-resume resume.pdf --out my_profile.yaml
+    """
+    from .runner import draft_profile
+
+    tax = require_valid(load_taxonomy(Path(ctx.obj["taxonomy"]) if ctx.obj["taxonomy"] else None))
+    draft = draft_profile(resume_file, tax)
+    for f in draft.found:
+        where = f"line {f.line}" if f.line else "whole text"
+        click.echo(f"found {f.field}: {f.value}  ({where}: {f.text[:80]!r})", err=True)
+    if not draft.found:
+        click.echo("found nothing the taxonomy knows; the draft is empty", err=True)
+    text = ("# Draft profile written by `jobfit profile from-resume` — check every field, then fill in\n"
+            "# desired_pay, work_arrangement and roles_of_interest (README: Profiles).\n" + yaml_dump(draft.profile) + "\n")
+    if out:
+        report_mod.atomic_write(Path(out), text)
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
 
 
 @cli.command("eval")

@@ -19,9 +19,10 @@ import duckdb
 from . import export, store
 from .extract import ExtractError, Extraction, extract
 from .ingest import DEFAULT_MAX_BYTES, Posting, ReadOptions, Reject, iter_files, read_path
-from .match import Fit, classify_roles, credential_links, fit_posting, save_fits
+from .fit import Fit, FitRun, kept_fits, score_all
+from .match import classify_roles
 from .nlp import EXTRACTOR_VERSION, load_nlp
-from .profile import Profile, load_profile
+from .profile import Profile, load_profile, profile_files
 from .taxonomy import Taxonomy, load_taxonomy, require_valid
 
 Events = Callable[..., None]
@@ -220,9 +221,7 @@ def extract_pending(ctx: Context, *, run_id: int | None = None, full: bool = Fal
     if batch:
         done += _in_transaction(ctx, lambda: _save_extractions(ctx, batch, run_id, done))
         ctx.events("extract_batch", extracted=done, pending=total)
-    unroled = [r[0] for r in ctx.con.execute(
-        "SELECT posting_id FROM extractions LEFT JOIN posting_roles USING (posting_id) WHERE posting_roles.posting_id IS NULL"
-    ).fetchall()]
+    unroled = _unroled(ctx)
     if unroled:
         _in_transaction(ctx, lambda: classify_roles(ctx.con, unroled))
         ctx.events("roles", classified=len(unroled))
@@ -231,6 +230,12 @@ def extract_pending(ctx: Context, *, run_id: int | None = None, full: bool = Fal
         if failures is not None:
             failures.extend(failed)
     return done
+
+
+def _unroled(ctx: Context) -> list[str]:
+    return [r[0] for r in ctx.con.execute(
+        "SELECT posting_id FROM extractions LEFT JOIN posting_roles USING (posting_id) WHERE posting_roles.posting_id IS NULL"
+    ).fetchall()]
 
 
 def quick_extract(postings: Iterable[Posting], tax: Taxonomy, cache_dir: Path | None = None,
@@ -267,33 +272,69 @@ def _quick(postings: Iterable[Posting], tax: Taxonomy, cache_dir: Path | None,
     return ctx.con, [by_id[p.posting_id] for p in plist if p.posting_id in by_id]
 
 
-def match(ctx: Context, profile_path: str | None = None) -> tuple[int, list[Fit], Profile | None]:
-    """Classify every extracted posting; with a profile, score the fit of each posting."""
-    n = _in_transaction(ctx, lambda: classify_roles(ctx.con))
-    if not profile_path:
-        return n, [], None
-    profile = load_profile(profile_path, ctx.tax)
-    links = credential_links(ctx.con)
-    fits = [fit_posting(profile, rec, links) for rec in export.records(ctx.con)]
+@dataclass
+class MatchResult:
+    n_postings: int
+    profiles: list[Profile] = field(default_factory=list)
+    fit: FitRun | None = None
 
-    def save() -> None:
-        ctx.con.execute("INSERT OR REPLACE INTO profiles VALUES (?,?,?,?)",
-                        [profile.profile_id, profile.name, profile.path, json.dumps(profile.to_json(), sort_keys=True)])
-        save_fits(ctx.con, fits)
 
-    _in_transaction(ctx, save)
-    ctx.events("match", postings=n, profile=profile.profile_id)
-    return n, fits, profile
+def match(ctx: Context, profile_paths: Sequence[str | Path] | str | None = (), *, profiles_dir: str | Path | None = None,
+          top: int | None = None, top_per_posting: int | None = None, reclassify: bool = False) -> MatchResult:
+    """Classify extracted postings that have no role yet (every one with ``reclassify``); score
+    each profile against every posting in SQL.
+
+    Profiles come from files and/or every profile file in ``profiles_dir``. All pairs are kept
+    unless ``top`` / ``top_per_posting`` say how many to keep per profile / per posting. Every
+    profile is read before anything is written, so one bad profile changes nothing.
+    """
+    n = _in_transaction(ctx, lambda: classify_roles(ctx.con, None if reclassify else _unroled(ctx)))
+    if isinstance(profile_paths, (str, Path)):
+        profile_paths = [profile_paths]
+    paths = [Path(p) for p in profile_paths or ()]
+    if profiles_dir is not None:
+        paths += profile_files(profiles_dir)
+    if not paths:
+        return MatchResult(n)
+    profiles = [load_profile(p, ctx.tax) for p in paths]
+
+    def save() -> FitRun:
+        ctx.con.executemany("INSERT OR REPLACE INTO profiles VALUES (?,?,?,?)",
+                            [[p.profile_id, p.name, p.path, json.dumps(p.to_json(), sort_keys=True)] for p in profiles])
+        return score_all(ctx.con, profiles, ctx.tax, top=top, top_per_posting=top_per_posting)
+
+    run = _in_transaction(ctx, save)
+    ctx.events("match", postings=n, profiles=len(profiles), kept=run.n_kept)
+    return MatchResult(n, profiles, run)
 
 
 def score(postings: Iterable[Posting], profile_path: str, tax: Taxonomy,
           failures: list[Reject] | None = None) -> tuple[Profile, list[tuple[dict[str, Any], Fit]]]:
-    """One or more postings against one profile, nothing stored (``jobfit score``)."""
+    """One or more postings against one profile, nothing stored (``jobfit score``): the same SQL
+    as a batch match, over an in-memory database."""
     profile = load_profile(profile_path, tax)  # a bad profile fails before any extraction work
     con, recs = _quick(postings, tax, None, failures)
     try:
-        links = credential_links(con)
+        score_all(con, [profile], tax, posting_ids=[r["posting_id"] for r in recs], store=False)
+        fits = {f.posting_id: f for f in kept_fits(con, tax)}
     finally:
         con.close()
-    return profile, [(rec, fit_posting(profile, rec, links)) for rec in recs]
+    return profile, [(rec, fits[rec["posting_id"]]) for rec in recs]
 
+
+def draft_profile(resume_path: str | Path, tax: Taxonomy, cache_dir: Path | None = None) -> "Draft":
+    """A draft profile from a résumé document, read by the posting extractor (nothing stored)."""
+    from datetime import date
+
+    from .resume import Draft, draft_from_text, resume_text
+
+    text = normalize_resume(resume_text(resume_path))
+    posting = Posting(f"resume:{Path(resume_path).name}", str(resume_path), None, text, "resume")
+    recs = quick_extract([posting], tax, cache_dir)
+    return draft_from_text(text, recs[0] if recs else {}, tax, date.today())
+
+
+def normalize_resume(text: str) -> str:
+    from .ingest import normalize_text
+
+    return normalize_text(text)

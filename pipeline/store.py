@@ -58,6 +58,10 @@ CREATE TABLE IF NOT EXISTS profiles (profile_id VARCHAR PRIMARY KEY, name VARCHA
 CREATE TABLE IF NOT EXISTS matches (
   profile_id VARCHAR, posting_id VARCHAR, score DOUBLE, band VARCHAR, met JSON, missing JSON, blockers JSON,
   PRIMARY KEY (profile_id, posting_id));
+-- added in 0.3.0; ALTER keeps databases made by 0.2.0 usable
+ALTER TABLE matches ADD COLUMN IF NOT EXISTS components JSON;
+ALTER TABLE matches ADD COLUMN IF NOT EXISTS rank_in_profile INTEGER;
+ALTER TABLE matches ADD COLUMN IF NOT EXISTS rank_in_posting INTEGER;
 CREATE SEQUENCE IF NOT EXISTS run_ids START 1;
 CREATE TABLE IF NOT EXISTS runs (
   run_id BIGINT PRIMARY KEY, command VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP, status VARCHAR,

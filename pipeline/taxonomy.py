@@ -49,7 +49,13 @@ TAXONOMY_FILES = (
     "roles.yaml",
     "non_target.yaml",
     "cues.yaml",
+    "fit.yaml",
 )
+# fit.yaml is scoring policy: matches are recomputed on every run, so it does not date extractions
+NOT_IN_VERSION = ("fit.yaml",)
+# what pipeline/fit.py reads from fit.yaml
+FIT_KEYS = ("components", "item_weights", "unscored_skill_categories", "credit", "blocker_cap", "non_target_cap", "off_interest_cap", "experience_grace_years",
+            "education_grace_levels", "experience_areas", "weak_required", "unstated_items_fit", "implied_skills", "bands")
 
 
 class TaxonomyError(Exception):
@@ -119,6 +125,7 @@ class Taxonomy:
     non_target: dict[str, Any]
     cues: dict[str, Any]
     problems: list[Problem]
+    fit: dict[str, Any] = field(default_factory=dict)
 
     def term(self, kind: str, term_id: str) -> Term | None:
         return self.terms.get(kind, {}).get(term_id)
@@ -170,6 +177,8 @@ def taxonomy_version(root: Path) -> str:
     """A hash of every taxonomy file, so stored extractions know which rules made them."""
     digest = hashlib.sha256()
     for path in sorted(root.glob("*.yaml")):
+        if path.name in NOT_IN_VERSION:
+            continue
         digest.update(path.name.encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())
@@ -305,7 +314,8 @@ def load_taxonomy(root: Path | None = None) -> Taxonomy:
         problems.append(Problem("roles.yaml", 1, f"role {missing!r} is missing"))
     non_target = _clean(_read(root, "non_target.yaml") or {})
     cues = _clean(_read(root, "cues.yaml") or {})
-    tax = Taxonomy(root, taxonomy_version(root), terms, roles, non_target, cues, problems)
+    fit = _clean(_read(root, "fit.yaml") or {})
+    tax = Taxonomy(root, taxonomy_version(root), terms, roles, non_target, cues, problems, fit)
     _check_references(tax)
     _check_aliases(tax)
     return tax
@@ -340,6 +350,7 @@ def _check_references(tax: Taxonomy) -> None:
     for sid in rc.get("generic_skills") or []:
         if sid not in tax.terms["skill"]:
             p.append(Problem("cues.yaml", 1, f"role_classification.generic_skills names unknown skill {sid!r}"))
+    _check_fit(tax)
     creds = tax.terms["credential"]
     for cred in creds.values():
         for rel in ("implies", "satisfied_by"):
@@ -349,6 +360,48 @@ def _check_references(tax: Taxonomy) -> None:
         appr = cred.extra.get("apprentice_of")
         if appr and appr not in creds:
             p.append(Problem(cred.file, cred.line, f"{cred.id}: apprentice_of names unknown credential {appr!r}"))
+
+
+def _check_fit(tax: Taxonomy) -> None:
+    p, fit = tax.problems, tax.fit
+    for key in FIT_KEYS:
+        if key not in fit:
+            p.append(Problem("fit.yaml", 1, f"{key} is missing"))
+    comps = fit.get("components") or {}
+    for key in ("required", "preferred", "experience", "education", "pay", "arrangement", "role"):
+        if not isinstance(comps.get(key), (int, float)):
+            p.append(Problem("fit.yaml", 1, f"components.{key} must be a number"))
+    if comps and all(isinstance(v, (int, float)) for v in comps.values()) and abs(sum(comps.values()) - 1.0) > 1e-6:
+        p.append(Problem("fit.yaml", 1, f"components must add up to 1 (they add up to {sum(comps.values()):g})"))
+    for kind in ("credential", "code_system", "skill"):
+        if not isinstance((fit.get("item_weights") or {}).get(kind), (int, float)):
+            p.append(Problem("fit.yaml", 1, f"item_weights.{kind} must be a number"))
+    for key in ("active", "in_progress", "expired", "apprentice_accepted", "apprentice_not_accepted"):
+        v = (fit.get("credit") or {}).get(key)
+        if not isinstance(v, (int, float)) or not 0 <= v <= 1:
+            p.append(Problem("fit.yaml", 1, f"credit.{key} must be a number from 0 to 1"))
+    areas = fit.get("experience_areas") or {}
+    for role_id in (areas.get("by_role") or {}):
+        if role_id not in tax.roles:
+            p.append(Problem("fit.yaml", 1, f"experience_areas.by_role names unknown role {role_id!r}"))
+    for sid in areas.get("inpatient_skills") or []:
+        if sid not in tax.terms["skill"]:
+            p.append(Problem("fit.yaml", 1, f"experience_areas.inpatient_skills names unknown skill {sid!r}"))
+    implied = fit.get("implied_skills") or {}
+    for broad, narrow in (implied.get("by_skill") or {}).items():
+        for sid in [broad, *(narrow or [])]:
+            if sid not in tax.terms["skill"]:
+                p.append(Problem("fit.yaml", 1, f"implied_skills.by_skill names unknown skill {sid!r}"))
+    categories = {t.category for t in tax.terms["credential"].values()}
+    for cat, sids in (implied.get("by_credential_category") or {}).items():
+        if cat not in categories:
+            p.append(Problem("fit.yaml", 1, f"implied_skills.by_credential_category names unknown credential category {cat!r}"))
+        for sid in sids or []:
+            if sid not in tax.terms["skill"]:
+                p.append(Problem("fit.yaml", 1, f"implied_skills.by_credential_category.{cat} names unknown skill {sid!r}"))
+    floors = [b.get("min") for b in fit.get("bands") or [] if isinstance(b, dict)]
+    if floors and (floors != sorted(floors, reverse=True) or floors[-1] != 0):
+        p.append(Problem("fit.yaml", 1, "bands must be listed highest first and end with min: 0"))
 
 
 def _check_aliases(tax: Taxonomy) -> None:

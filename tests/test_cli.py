@@ -38,10 +38,10 @@ def test_step_by_step_commands(tmp_path):
     r = runner.invoke(cli, ["--db", db, "extract"])
     assert r.exit_code == 0 and "extracted 6" in r.output
     r = runner.invoke(cli, ["--db", db, "match", "--profile", str(PROFILES / "cpb_biller.yaml")])
-    assert r.exit_code == 0 and "classified 6" in r.output
+    assert r.exit_code == 0 and "6 posting(s) have a role (0 classified now)" in r.output
     r = runner.invoke(cli, ["--db", db, "report", "--out", str(tmp_path / "r"), "--format", "md,csv", "--profile-id", "cpb_biller"])
     assert r.exit_code == 0
-    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["jobfit-cpb_biller.csv", "jobfit-cpb_biller.md"]
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["jobfit-cpb_biller.csv", "jobfit-cpb_biller.md", "jobfit.csv", "jobfit.md"]
     r = runner.invoke(cli, ["--db", db, "report", "--format", "pdf"])
     assert r.exit_code == 2 and "unknown report format" in r.output
 
@@ -103,7 +103,8 @@ def test_score_prints_a_card_and_json():
     r = run_cli("score", str(posting), "--profile", str(PROFILES / "experienced_cpc_coder.yaml"))
     assert r.returncode == 0, r.stderr
     out = r.stdout.decode()
-    assert "fit for" in out and "/100" in out
+    assert "for Marcus Okafor" in out and "/100" in out and "required" in out
+    assert "\x1b[" not in out  # no colour codes when stdout is not a terminal
     r = run_cli("score", str(posting), "--profile", str(PROFILES / "entry_cca.yaml"), "--json")
     fit = json.loads(r.stdout)
     assert any(b["id"].startswith("CPC") for b in fit["blockers"])

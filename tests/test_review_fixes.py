@@ -80,7 +80,8 @@ def test_score_prints_profile_warnings_and_rejects_bad_status(tmp_path):
     post = SAMPLES / "txt" / "medical_biller_desert_sun.txt"
     prof = _profile(tmp_path, "name: X\ncredentials: [CPBB]\nskills: [Epicc]\n")
     r = run_cli("score", str(post), "--profile", str(prof))
-    assert r.returncode == 0 and b"profile warning: credentials: 'CPBB'" in r.stderr and b"'Epicc'" in r.stderr
+    assert r.returncode == 0 and b"credentials: 'CPBB' is not a credential" in r.stderr and b"'Epicc'" in r.stderr
+    assert b"did you mean 'Certified Professional Biller (CPB)'" in r.stderr and b"line 2" in r.stderr
     bad = _profile(tmp_path, "name: X\ncredentials: [{id: CPB, status: actve}]\n")
     r = run_cli("score", str(post), "--profile", str(bad))
     assert r.returncode == 1 and b"status" in r.stderr and b"Traceback" not in r.stderr
