@@ -499,6 +499,9 @@ def run(ctx: click.Context, paths: tuple[str, ...], profiles: tuple[str, ...], p
     eng = _dask_engine(ctx, engine, scheduler, processes)
     t0 = time.perf_counter()
     c = _context(ctx, log_json)
+    from .runner import read_profiles
+
+    profs = read_profiles(c.tax, profiles, profiles_dir)  # a bad profile stops the run before it starts
     run_id = store.start_run(c.con, "run", c.tax.version, EXTRACTOR_VERSION)
     c.events("run_start", run_id=run_id, paths=list(paths))
     if eng is not None:
@@ -513,7 +516,7 @@ def run(ctx: click.Context, paths: tuple[str, ...], profiles: tuple[str, ...], p
     _print_rejects(failed, log_json)
     res.rejects += failed
     res.counts["rejected"] += len(failed)
-    mres = do_match(c, profiles, profiles_dir=profiles_dir, top=top, top_per_posting=top_per_posting)
+    mres = do_match(c, profiles_dir=profiles_dir, top=top, top_per_posting=top_per_posting, profiles=profs)
     res.counts["extracted"] = n
     c.events("report_start", out=str(out))
     try:
@@ -764,7 +767,7 @@ def profile_from_resume(ctx: click.Context, resume_file: str, out: str | None) -
     if not draft.found:
         click.echo("found nothing the taxonomy knows; the draft is empty", err=True)
     text = ("# Draft profile written by `jobfit profile from-resume` — check every field, then fill in\n"
-            "# desired_pay, work_arrangement and roles_of_interest (README: Profiles).\n" + yaml_dump(draft.profile) + "\n")
+            "# desired_pay, work_arrangement, locations and roles_of_interest (README: Profiles).\n" + yaml_dump(draft.profile) + "\n")
     if out:
         report_mod.atomic_write(Path(out), text)
         click.echo(f"wrote {out}", err=True)

@@ -223,9 +223,11 @@ def _score_expr(tax: Taxonomy, words: dict[str, int], partial: list[float]) -> s
       (p.n_req_cred - ({any_held}))::INTEGER AS n_blockers,
       CASE p.area WHEN 'coding' THEN coalesce(r.years_coding, r.years_total) WHEN 'billing' THEN coalesce(r.years_billing, r.years_total)
                   WHEN 'inpatient' THEN coalesce(r.years_inpatient, r.years_total) ELSE r.years_total END AS years_have,
+      CASE p.area WHEN 'coding' THEN r.years_coding WHEN 'billing' THEN r.years_billing WHEN 'inpatient' THEN r.years_inpatient
+                  ELSE NULL END IS NOT NULL AS years_area_known,
       CASE WHEN coalesce(p.years_min, 0) = 0 THEN 1.0
            ELSE greatest(0.0, 1.0 - greatest(0.0, p.years_min - years_have) / {g_years!r}) END AS f_experience,
-      CASE WHEN p.edu_need IS NULL OR r.edu_rank IS NULL THEN 1.0
+      CASE WHEN p.edu_need IS NULL THEN 1.0 WHEN r.edu_rank IS NULL THEN {float(fit['unstated_items_fit'])!r}
            ELSE greatest(0.0, 1.0 - greatest(0, p.edu_need - r.edu_rank) / {g_edu!r}) END AS f_education,
       CASE WHEN p.annual_max IS NULL OR r.desired IS NULL OR r.desired = 0 THEN 1.0
            WHEN coalesce(p.currency, r.currency) <> r.currency THEN 1.0
@@ -247,11 +249,15 @@ def _score_expr(tax: Taxonomy, words: dict[str, int], partial: list[float]) -> s
       -- every cap that applies; the lowest wins (DuckDB's least() skips NULLs)
       CASE WHEN NOT p.is_target THEN {float(fit['non_target_cap'])!r} END::DOUBLE AS cap_nt,
       CASE WHEN n_blockers > 0 THEN {float(fit['blocker_cap'])!r} END::DOUBLE AS cap_block,
-      CASE WHEN f_required < {float(fit['weak_required']['below'])!r} THEN {float(fit['weak_required']['cap'])!r} END::DOUBLE AS cap_weak,
+      CASE WHEN f_required < {float(fit['weak_required']['below'])!r} THEN round({float(fit['weak_required']['floor'])!r} + {float(fit['weak_required']['slope'])!r} * f_required, 1)
+           END::DOUBLE AS cap_weak,
+      CASE WHEN f_arrangement = 0 THEN {float(fit['unreachable_cap'])!r} END::DOUBLE AS cap_where,
       CASE WHEN f_role = 0 THEN {float(fit['off_interest_cap'])!r} END::DOUBLE AS cap_role,
-      least(cap_nt, cap_block, cap_weak, cap_role) AS cap,
+      least(cap_nt, cap_block, cap_weak, cap_where, cap_role) AS cap,
       CASE WHEN cap IS NULL THEN NULL WHEN cap = cap_nt THEN 'not a billing, coding or HIM job'
-           WHEN cap = cap_block THEN 'a required credential is missing' WHEN cap = cap_weak THEN 'meets under half of the required items'
+           WHEN cap = cap_weak THEN 'meets under half of the required items'
+           WHEN cap = cap_block THEN 'a required credential is missing'
+           WHEN cap = cap_where THEN CASE WHEN loc_ok = false THEN 'on-site work outside the profile''s locations' ELSE 'work arrangement not accepted' END
            ELSE 'role not among the roles of interest' END AS cap_reason,
       round(CASE WHEN cap IS NULL THEN raw ELSE least(raw, cap) END, 1) AS score"""
 
@@ -291,7 +297,7 @@ def score_all(con: duckdb.DuckDBPyConnection, profiles: Sequence[Profile], tax: 
     _load_feature_tables(con, tax, words, partial)
     n_post = con.execute("SELECT count(*) FROM fit_postings").fetchone()[0]
     expr = _score_expr(tax, words, partial)
-    pairs = f"SELECT r.ppidx, p.qidx, {expr} FROM fit_profile_masks r CROSS JOIN fit_postings p"
+    pairs = f"SELECT r.ppidx, p.qidx, p.is_target, {expr} FROM fit_profile_masks r CROSS JOIN fit_postings p"
     if top is None and top_per_posting is None:
         con.execute(f"""CREATE OR REPLACE TEMP TABLE fit_kept AS
             SELECT ppidx, qidx, score, NULL::INTEGER AS rank_in_profile, NULL::INTEGER AS rank_in_posting FROM ({pairs})""")
@@ -309,7 +315,7 @@ def score_all(con: duckdb.DuckDBPyConnection, profiles: Sequence[Profile], tax: 
                                  NULL::INTEGER AS rank_in_profile, i::INTEGER AS rank_in_posting
                           FROM (SELECT qidx, unnest(ks) AS k, generate_subscripts(ks, 1) AS i
                                 FROM (SELECT qidx, max(round(score * 10)::BIGINT * {_SHIFT} + ({_SHIFT - 1} - ppidx), {int(top_per_posting)}) AS ks
-                                      FROM ({pairs}) GROUP BY qidx))""")
+                                      FROM ({pairs}) WHERE is_target GROUP BY qidx))""")
         con.execute(f"""CREATE OR REPLACE TEMP TABLE fit_kept AS
             SELECT ppidx, qidx, any_value(score) AS score, min(rank_in_profile) AS rank_in_profile, min(rank_in_posting) AS rank_in_posting
             FROM ({' UNION ALL '.join(parts)}) GROUP BY ppidx, qidx""")
@@ -340,20 +346,22 @@ def _explain(con: duckdb.DuckDBPyConnection, tax: Taxonomy) -> None:
     band_case = "CASE " + " ".join(f"WHEN score >= {float(b['min'])!r} THEN '{b['name']}'" for b in tax.fit["bands"]) + \
         f" ELSE '{tax.fit['bands'][-1]['name']}' END"
     exp = _ITEM.format(kind="'experience'", id="format('{:g}+ years', years_min) || coalesce(' (' || area || ')', '')", req="'required'",
-                       ev="format('profile has {:g} years', years_have) || coalesce(' of ' || area, '')")
+                       ev="format('profile has {:g} years', years_have) || CASE WHEN years_area_known THEN ' of ' || area "
+                          "WHEN area IS NOT NULL THEN ' in all (no ' || area || ' years given)' ELSE '' END")
     edu = _ITEM.format(kind="'education'", id="coalesce(need_name, CAST(edu_need AS VARCHAR))", req="'required'",
-                       ev="'profile has ' || coalesce(have_name, CAST(edu_rank AS VARCHAR))")
-    pay_ok = _ITEM.format(kind="'pay'", id="format('up to {:,.0f} {}/year offered', annual_max, coalesce(p_currency, ''))", req="'preferred'",
+                       ev="coalesce('profile has ' || coalesce(have_name, CAST(edu_rank AS VARCHAR)), 'the profile gives no education: counts in part')")
+    pay_ok = _ITEM.format(kind="'pay'", id="format('up to {:,.0f} {}/year offered', annual_max, coalesce(p_currency, ''))", req="'preference'",
                           ev="format('profile wants {:,.0f} {}/year', desired, coalesce(r_currency, ''))")
-    pay_fx = _ITEM.format(kind="'pay'", id="format('offered in {}, wanted in {}: not compared', p_currency, r_currency)", req="'preferred'",
+    pay_fx = _ITEM.format(kind="'pay'", id="format('offered in {}, wanted in {}: not compared', p_currency, r_currency)", req="'preference'",
                           ev="'jobfit has no exchange rates'")
-    arr = _ITEM.format(kind="'work_arrangement'", id="arrangement", req="'preferred'", ev="'profile accepts ' || array_to_string(arrangements, ', ')")
+    arr = _ITEM.format(kind="'work_arrangement'", id="arrangement", req="'preference'", ev="'profile accepts ' || array_to_string(arrangements, ', ')")
     unstated = _ITEM.format(kind="'requirements'", id="'none stated'", req="'required'",
                             ev="'the posting marks nothing as required or preferred that a profile can show, so those parts count in part'")
-    loc = _ITEM.format(kind="'location'", id="coalesce(p_location, 'pays in ' || p_currency)", req="'preferred'",
+    loc = _ITEM.format(kind="'location'", id="coalesce(p_location, 'pays in ' || p_currency)", req="'preference'",
                        ev="'profile locations: ' || array_to_string(locations, '; ')")
-    role = _ITEM.format(kind="'role'", id="role_id", req="'preferred'", ev="'roles of interest: ' || array_to_string(roles, ', ')")
-    none = _ITEM.format(kind="'role'", id="'none'", req="'required'", ev="'not a billing, coding or health-information job'")
+    role = _ITEM.format(kind="'role'", id="role_id", req="'preference'", ev="'roles of interest: ' || array_to_string(roles, ', ')")
+    none = _ITEM.format(kind="'role'", id="'not a billing, coding or HIM job'", req="'required'",
+                        ev="'the posting is classified as none of the ten roles'")
     con.execute(f"""
     CREATE OR REPLACE TEMP TABLE fit_explained AS
     WITH u AS (
@@ -365,7 +373,8 @@ def _explain(con: duckdb.DuckDBPyConnection, tax: Taxonomy) -> None:
       SELECT *, {{'kind': kind, 'id': id, 'requirement': level, 'evidence': evidence, 'text': match_text, 'credit': round(credit, 2)::DOUBLE,
                  'note': CASE
                     WHEN credit = 0 THEN NULL
-                    WHEN NOT settled THEN origin || ' in progress: counts in part, and a required credential still blocks'
+                    WHEN NOT settled AND level = 'required' THEN origin || ' in progress: counts in part, and a required credential still blocks'
+                    WHEN NOT settled THEN origin || ' in progress: counts in part'
                     WHEN via LIKE 'apprentice:%' AND credit < 1 THEN origin || ' is the apprentice credential and this posting does not name it: counts in part'
                     WHEN via LIKE 'apprentice:%' THEN origin || ', the apprentice credential, which this posting accepts'
                     WHEN NOT list_contains(grp, origin) THEN 'met by ' || origin
@@ -386,7 +395,7 @@ def _explain(con: duckdb.DuckDBPyConnection, tax: Taxonomy) -> None:
     x AS (
       SELECT *,
         CASE WHEN coalesce(years_min, 0) > 0 THEN [{exp}] ELSE [] END AS i_exp,
-        CASE WHEN edu_need IS NOT NULL AND edu_rank IS NOT NULL THEN [{edu}] ELSE [] END AS i_edu,
+        CASE WHEN edu_need IS NOT NULL THEN [{edu}] ELSE [] END AS i_edu,
         CASE WHEN annual_max IS NULL OR desired IS NULL OR desired = 0 THEN []
              WHEN p_currency IS NOT NULL AND r_currency IS NOT NULL AND p_currency <> r_currency THEN [{pay_fx}]
              ELSE [{pay_ok}] END AS i_pay,

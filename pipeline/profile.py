@@ -9,6 +9,8 @@ typo would quietly turn a strong fit into a blocker. Wrong types are errors, wit
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -178,13 +180,22 @@ class _Resolver:
         return f"; did you mean {names[best[0]]!r}?" if best else ""
 
     def resolve(self, value: Any, kinds: tuple[str, ...], path: tuple[Any, ...], label: str) -> Any:
-        text = str(value).strip()
+        text = clean_text(value)
         term = self.tax.lookup(text, kinds) if text else None
         if term is None:
             loc = self.lines.at(*path)
             self.warnings.append(f"{self.where}{':' + loc if loc else ''}: {label}: {text!r} is not {_kind_phrase(kinds)} "
                                  f"in the taxonomy{self.suggest(text, kinds)}")
         return term
+
+
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\x00-\x08\x0b-\x1f\x7f]")
+
+
+def clean_text(value: Any) -> str:
+    """What a person meant: full-width letters folded (NFKC), zero-width and bidi-control
+    characters dropped (they hide in copied text and would print raw to a terminal)."""
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", str(value))).strip()
 
 
 def _kind_phrase(kinds: tuple[str, ...]) -> str:
@@ -198,16 +209,22 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _number(value: Any, where: str, label: str) -> float:
+def _number(value: Any, where: str, label: str, most: float | None = None) -> float:
     if isinstance(value, bool):
         raise ProfileError(f"{where}: {label} must be a number, got {value!r}")
     try:
         n = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ProfileError(f"{where}: {label} must be a number, got {value!r}") from None
     if n < 0 or n != n:
         raise ProfileError(f"{where}: {label} must be zero or more, got {value!r}")
+    if most is not None and n > most:
+        raise ProfileError(f"{where}: {label} of {value!r} is not believable (at most {most:g})")
     return n
+
+
+MAX_YEARS = 60.0
+MAX_PAY = {"hour": 1_000.0, "week": 40_000.0, "month": 200_000.0, "year": 2_000_000.0}
 
 
 def read_data(path: str | Path) -> tuple[dict[str, Any], _Lines]:
@@ -248,14 +265,14 @@ def load_profile(path: str | Path, tax: Taxonomy, *, today: date | None = None) 
 
         fields, notes = profile_fields_from_json_resume(data, tax, today or date.today())
         prof = _build(p, fields, tax, _Lines(""), source_format="json_resume")
-        prof.warnings[:0] = notes
+        prof.warnings[:0] = [f"{p}: {n}" for n in notes]
         return prof
     return _build(p, data, tax, lines)
 
 
 def _build(p: Path, data: dict[str, Any], tax: Taxonomy, lines: _Lines, source_format: str = "profile") -> Profile:
     where = str(p)
-    prof = Profile(safe_name(p.stem, "profile"), str(data.get("name") or p.stem), where, source_format=source_format)
+    prof = Profile(safe_name(p.stem, "profile"), clean_text(data.get("name") or p.stem) or p.stem, where, source_format=source_format)
     r = _Resolver(tax, where, lines, prof.warnings)
 
     def at(*path: Any) -> str:
@@ -265,7 +282,7 @@ def _build(p: Path, data: dict[str, Any], tax: Taxonomy, lines: _Lines, source_f
     for i, entry in enumerate(_as_list(data.get("credentials"))):
         status = "active"
         if isinstance(entry, dict):
-            status = str(entry.get("status") or "active")
+            status = re.sub(r"[\s-]+", "_", clean_text(entry.get("status") or "active").lower())
             if status not in STATUSES:
                 raise ProfileError(f"{at('credentials', i, 'status')}: credentials: status of {entry.get('id')!r} must be one of "
                                    f"{', '.join(STATUSES)}; got {status!r}")
@@ -274,6 +291,12 @@ def _build(p: Path, data: dict[str, Any], tax: Taxonomy, lines: _Lines, source_f
                 raise ProfileError(f"{at('credentials', i)}: credentials: an entry written as a mapping needs an id (id: CPC)")
         term = r.resolve(entry, ("credential",), ("credentials", i), "credentials")
         if term is not None:
+            old = prof.credentials.get(term.id)
+            if old is not None and old != status:
+                best = min(old, status, key=STATUSES.index)  # active beats in_progress beats expired
+                prof.warnings.append(f"{at('credentials', i)}: credentials: {term.id} is listed as {old} and as {status}; "
+                                     f"{best} is kept")
+                status = best
             prof.credentials[term.id] = status
     for key in ("skills", "software"):
         for i, entry in enumerate(_as_list(data.get(key))):
@@ -286,7 +309,7 @@ def _build(p: Path, data: dict[str, Any], tax: Taxonomy, lines: _Lines, source_f
         if term is not None:
             prof.code_systems.add(term.id)
     if data.get("experience_years") is not None:
-        prof.experience_years = _number(data["experience_years"], at("experience_years"), "experience_years")
+        prof.experience_years = _number(data["experience_years"], at("experience_years"), "experience_years", MAX_YEARS)
     exp = data.get("experience")
     if exp is not None:
         if not isinstance(exp, dict):
@@ -294,8 +317,13 @@ def _build(p: Path, data: dict[str, Any], tax: Taxonomy, lines: _Lines, source_f
         for area, years in exp.items():
             if area not in AREAS:
                 raise ProfileError(f"{at('experience', area)}: experience: unknown area {area!r}; areas are {', '.join(AREAS)}")
-            prof.experience[area] = _number(years, at("experience", area), f"experience.{area}")
+            prof.experience[area] = _number(years, at("experience", area), f"experience.{area}", MAX_YEARS)
     if data.get("experience_years") is None and prof.experience:  # total not given: the largest area is a floor
+        prof.experience_years = max(prof.experience.values())
+    over = [a for a, y in prof.experience.items() if y > prof.experience_years]
+    if over:
+        prof.warnings.append(f"{at('experience')}: experience: {', '.join(over)} years exceed experience_years "
+                             f"({prof.experience_years:g}); the total is raised to match")
         prof.experience_years = max(prof.experience.values())
     edu = data.get("education")
     if edu:
@@ -309,7 +337,7 @@ def _build(p: Path, data: dict[str, Any], tax: Taxonomy, lines: _Lines, source_f
         period = str(pay.get("period") or "year")
         if period not in PERIODS:
             raise ProfileError(f"{at('desired_pay', 'period')}: desired_pay.period must be one of {', '.join(PERIODS)}; got {period!r}")
-        amount = _number(pay["min"], at("desired_pay", "min"), "desired_pay.min")
+        amount = _number(pay["min"], at("desired_pay", "min"), f"desired_pay.min per {period}", MAX_PAY[period])
         pay_cues = tax.cues.get("pay") or {}
         per_year = {"hour": float(pay_cues.get("annual_hours", 2080)), "week": float(pay_cues.get("weeks_per_year", 52)),
                     "month": 12.0, "year": 1.0}

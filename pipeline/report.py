@@ -218,10 +218,12 @@ def write_reports(con: duckdb.DuckDBPyConnection, out: str | Path, formats: Sequ
         for stale in out.glob(".jobfit*.tmp*"):
             stale.unlink(missing_ok=True)
     env = _env()
+    generic = dict(con.execute("SELECT term_id, name FROM tax_terms WHERE kind = 'credential' AND term_id LIKE 'ANY\\_%' ESCAPE '\\'").fetchall())
+    env.filters["cred"] = lambda cid: generic.get(cid, cid)  # "ANY_CODING_CERT" reads as its name
     mk = market(con)
     charts = {"credentials": bar_chart([(k, n) for k, _, n in mk["demand"]["credentials"]]),
               "code_systems": bar_chart([(k, n) for k, _, n in mk["demand"]["code systems"]]),
-              "skills": bar_chart([(k, n) for k, _, n in mk["demand"]["skills"]]),
+              "skills": bar_chart([(k, n) for k, _, n in mk["demand"]["skills"]], width=520, label_w=230),
               "software": bar_chart([(k, n) for k, _, n in mk["demand"]["software"]]),
               "pay": range_chart(mk["pay"])}
     common = {"market": mk, "charts": charts, "generated": f"taxonomy {_version(con)}"}

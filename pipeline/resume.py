@@ -29,12 +29,14 @@ _MONTHS = {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "j
 
 
 def _iso_month(value: Any) -> tuple[int, int] | None:
-    """'2019-03-01', '2019-03' or '2019' -> (year, month); None when it is not a date."""
-    m = re.match(r"^\s*(\d{4})(?:-(\d{1,2}))?", str(value or ""))
+    """'2019-03-01', '2019-03' or '2019' -> (year, month); None when it is not such a date."""
+    m = re.fullmatch(r"\s*(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?\s*", str(value or ""))
     if not m:
         return None
     month = int(m.group(2) or 1)
-    return (int(m.group(1)), month if 1 <= month <= 12 else 1)
+    if not 1 <= month <= 12 or (m.group(3) and not 1 <= int(m.group(3)) <= 31):
+        return None
+    return (int(m.group(1)), month)
 
 
 def _next_month(ym: tuple[int, int]) -> tuple[int, int]:
@@ -100,16 +102,19 @@ def profile_fields_from_json_resume(data: dict[str, Any], tax: Taxonomy, today: 
     place = ", ".join(str(loc[k]) for k in ("city", "region") if loc.get(k))
     if place:
         fields["locations"] = [place]
-    for i, cert in enumerate(data.get("certificates") or []):
+    for i, cert in enumerate(_listed(data, "certificates", notes)):
         name = cert.get("name") if isinstance(cert, dict) else cert
         ids = _credentials_in(str(name or ""), tax)
         if not ids:
             fields["credentials"].append(str(name))  # left for the profile reader to warn about, with a suggestion
         for cid in ids:
-            status = "in_progress" if re.search(r"in progress|pursuing|expected|candidate", str(name), re.I) else "active"
-            fields["credentials"].append({"id": cid, "status": status})
-    for i, sk in enumerate(data.get("skills") or []):
-        names = [sk.get("name"), *(sk.get("keywords") or [])] if isinstance(sk, dict) else [sk]
+            fields["credentials"].append({"id": cid, "status": credential_status(str(name))})
+    for i, sk in enumerate(_listed(data, "skills", notes)):
+        if isinstance(sk, dict):
+            kws = sk.get("keywords") or []
+            names = [sk.get("name"), *(kws if isinstance(kws, list) else [kws])]
+        else:
+            names = [sk]
         for n in names:
             if not n:
                 continue
@@ -125,24 +130,40 @@ def profile_fields_from_json_resume(data: dict[str, Any], tax: Taxonomy, today: 
             else:
                 fields["skills"].append(n)  # warned about (with the nearest entry) by the profile reader
     spans, by_area = [], {}
-    for i, job in enumerate(data.get("work") or []):
+    now = (today.year, today.month)
+    for i, job in enumerate(_listed(data, "work", notes)):
         if not isinstance(job, dict):
+            notes.append(f"work[{i}] is not an object, skipped")
             continue
+        label = f"work[{i}] ({job.get('position') or job.get('name') or '?'})"
         start = _iso_month(job.get("startDate"))
         end_m = _iso_month(job.get("endDate")) if job.get("endDate") else None
-        end = _next_month(end_m) if end_m else (today.year, today.month)
         if start is None:
-            notes.append(f"work[{i}] ({job.get('position') or job.get('name') or '?'}): no usable startDate, not counted in years")
+            notes.append(f"{label}: startDate {job.get('startDate')!r} is not a date (YYYY-MM-DD), not counted in years")
+            continue
+        if job.get("endDate") and end_m is None:
+            notes.append(f"{label}: endDate {job.get('endDate')!r} is not a date (YYYY-MM-DD), not counted in years")
+            continue
+        end = min(_next_month(end_m), now) if end_m else now
+        if start > now:
+            notes.append(f"{label}: starts in the future ({job.get('startDate')}), not counted in years")
+            continue
+        if _months(start, end) <= 0:
+            notes.append(f"{label}: endDate is before startDate, not counted in years")
             continue
         spans.append((start, end))
-        words = " ".join(str(x) for x in (job.get("position"), job.get("summary"), *(job.get("highlights") or [])) if x)
+        highlights = job.get("highlights") or []
+        highlights = highlights if isinstance(highlights, list) else [highlights]
+        words = " ".join(str(x) for x in (job.get("position"), job.get("summary"), *highlights) if x)
         for area in _area_of(words, tax):
             by_area.setdefault(area, []).append((start, end))
+        for kind, tid in terms_in_text(" ".join(str(x) for x in (job.get("summary"), *highlights) if x), tax):
+            fields["code_systems" if kind == "code_system" else "skills"].append(tid)
     if spans:
         fields["experience_years"] = merged_years(spans)
         fields["experience"] = {a: merged_years(s) for a, s in sorted(by_area.items())}
     best, best_rank = None, -1
-    for edu in data.get("education") or []:
+    for edu in _listed(data, "education", notes):
         if not isinstance(edu, dict):
             continue
         level = _education_level(" ".join(str(edu.get(k) or "") for k in ("studyType", "area")), tax)
@@ -158,6 +179,58 @@ def profile_fields_from_json_resume(data: dict[str, Any], tax: Taxonomy, today: 
             if key in ext:
                 fields[key] = ext[key]
     return fields, notes
+
+
+def _listed(data: dict[str, Any], key: str, notes: list[str]) -> list[Any]:
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        notes.append(f"{key} should be a list (JSON Resume schema), got {type(value).__name__}; skipped")
+        return []
+    return value
+
+
+def credential_status(text: str) -> str:
+    """The status a person's own words give a credential ("CPC (expired 2018)", "RHIT, expected 2026")."""
+    if re.search(r"\b(expired|lapsed|inactive|retired)\b", text, re.I):
+        return "expired"
+    if re.search(r"in progress|pursuing|preparing for|studying for|working towards|expected|candidate|exam scheduled", text, re.I):
+        return "in_progress"
+    return "active"
+
+
+_TERM_RE: dict[str, tuple[re.Pattern[str], re.Pattern[str] | None, dict[str, tuple[str, str]]]] = {}
+
+
+def terms_in_text(text: str, tax: Taxonomy) -> list[tuple[str, str]]:
+    """Skills and code systems named in free text (a JSON Resume job's summary and highlights),
+    found by their taxonomy names, aliases (any case) and acronyms (exact case), in text order."""
+    if tax.version not in _TERM_RE:
+        forms: dict[str, tuple[str, str]] = {}
+        acr: dict[str, tuple[str, str]] = {}
+        for kind in ("code_system", "skill"):
+            for t in tax.terms[kind].values():
+                if kind == "skill" and t.category in ("education", "work_setting", "soft_skill"):
+                    continue
+                for a in (t.name, *t.aliases):
+                    if len(a) > 3:
+                        forms.setdefault(a.lower(), (kind, t.id))
+                for a in t.acronyms:
+                    acr.setdefault(a, (kind, t.id))
+        low = re.compile(r"(?<![\w/-])(" + "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)) + r")(?![\w/-])")
+        exact = re.compile(r"(?<![\w/-])(" + "|".join(re.escape(f) for f in sorted(acr, key=len, reverse=True)) + r")(?![\w/-])") if acr else None
+        table = {**{k: v for k, v in forms.items()}, **{"\0" + k: v for k, v in acr.items()}}
+        _TERM_RE[tax.version] = (low, exact, table)
+    low, exact, table = _TERM_RE[tax.version]
+    hits = [(m.start(), table[m.group(1)]) for m in low.finditer(text.lower())]
+    if exact is not None:
+        hits += [(m.start(), table["\0" + m.group(1)]) for m in exact.finditer(text)]
+    out: list[tuple[str, str]] = []
+    for _, hit in sorted(hits):
+        if hit not in out:
+            out.append(hit)
+    return out
 
 
 def _education_level(text: str, tax: Taxonomy) -> str | None:
@@ -187,12 +260,21 @@ def resume_text(path: str | Path) -> str:
     try:
         if suffix in (".txt", ".md"):
             data = p.read_bytes()
+            if b"\x00" in data[:8192]:
+                raise ResumeError(f"{p}: not a text file (binary data); save the résumé as text, .pdf or .docx")
             from .ingest import decode
 
-            return decode(data)[0]
+            text = decode(data)[0]
+            if not text.strip():
+                raise ResumeError(f"{p}: the file is empty")
+            return text
         if suffix == ".pdf":
+            import logging
+
             from pypdf import PdfReader
             from pypdf.errors import PdfReadError
+
+            logging.getLogger("pypdf").setLevel(logging.CRITICAL)  # its warnings are not the user's business; errors are ours
 
             try:
                 reader = PdfReader(str(p))
@@ -235,10 +317,19 @@ class Draft:
     found: list[Found] = field(default_factory=list)
 
 
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+|(?:0?[1-9]|1[0-2])/"
 _RANGE = re.compile(
-    r"(?P<sm>(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+)?(?P<sy>(?:19|20)\d\d)\s*(?:-|–|—|to)\s*"
-    r"(?:(?P<em>(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+)?(?P<ey>(?:19|20)\d\d)|(?P<now>present|current|now|today))",
+    rf"(?P<sm>{_MONTH})?(?P<sy>(?:19|20)\d\d)\s*(?:-|–|—|to)\s*"
+    rf"(?:(?P<em>{_MONTH})?(?P<ey>(?:19|20)\d\d)|(?P<now>present|current|now|today))",
     re.I)
+_PLACE = re.compile(r"\b([A-Z][A-Za-z .'-]+,\s*(?:[A-Z]{2}|[A-Z][a-z]+))\b")
+
+
+def _month_of(token: str | None, default: int) -> int:
+    if not token:
+        return default
+    t = token.strip().rstrip("/").rstrip(".").lower()
+    return int(t) if t.isdigit() else _MONTHS.get(t[:3], default)
 
 
 def draft_from_text(text: str, extraction: dict[str, Any], tax: Taxonomy, today: date) -> Draft:
@@ -258,18 +349,30 @@ def draft_from_text(text: str, extraction: dict[str, Any], tax: Taxonomy, today:
     lines = text.splitlines()
     found: list[Found] = []
     prof: dict[str, Any] = {}
-    name = next((ln.strip().lstrip("#").strip() for ln in lines if ln.strip()), "")
-    if name and len(name) <= 60 and not re.search(r"\d|@", name):
-        prof["name"] = name
-        found.append(Found("name", name, 1 + next(i for i, ln in enumerate(lines) if ln.strip()), name))
+    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+    if first is not None:
+        # "# **Maria José O'Neil**, CPC, CCS" -> "Maria José O'Neil": markup off, credentials after the comma off
+        name = re.sub(r"[#*_`>]+", "", lines[first]).split(",")[0].split("|")[0].strip()
+        if name and len(name) <= 60 and not re.search(r"\d|@", name):
+            prof["name"] = name
+            found.append(Found("name", name, first + 1, lines[first].strip()))
+    for i, ln in enumerate(lines[:6]):  # the contact lines under the name
+        m = _PLACE.search(ln)
+        if m and not _RANGE.search(ln):
+            prof["locations"] = [m.group(1).strip()]
+            found.append(Found("locations", m.group(1).strip(), i + 1, ln.strip()))
+            break
     creds: list[Any] = []
     for c in extraction.get("certifications", []):
         if c["requirement"] == "not_required" or c["id"] in creds or c["id"].startswith("ANY_"):
             continue
-        sentence = c.get("sentence") or c["text"]
-        pending = re.search(r"in progress|pursuing|preparing for|studying for|working towards|expected", sentence, re.I)
-        creds.append({"id": c["id"], "status": "in_progress"} if pending else c["id"])
-        found.append(Found("credentials", c["id"] + (" (in progress)" if pending else ""), line_of(c["start"]), c["text"]))
+        # the clause around the mention: "CPC (expired 2018); RHIT, expected 2026" gives each its own
+        lo = max(text.rfind(sep, 0, c["start"]) for sep in (";", ",", "|", "•", "\n"))
+        his = [h for h in (text.find(sep, c["end"]) for sep in (";", ",", "|", "•", "\n")) if h >= 0]
+        status = credential_status(text[lo + 1: min(his) if his else len(text)])
+        creds.append(c["id"] if status == "active" else {"id": c["id"], "status": status})
+        found.append(Found("credentials", c["id"] + ("" if status == "active" else f" ({status.replace('_', ' ')})"),
+                           line_of(c["start"]), c["text"]))
     for key, items in (("code_systems", extraction.get("code_systems", [])), ("skills", extraction.get("skills", []))):
         vals: list[str] = []
         for it in items:
@@ -285,12 +388,11 @@ def draft_from_text(text: str, extraction: dict[str, Any], tax: Taxonomy, today:
         prof["credentials"] = creds
     spans, by_area = [], {}
     for m in _RANGE.finditer(text):
-        sm = _MONTHS.get((m.group("sm") or "jan")[:3].lower(), 1)
-        start = (int(m.group("sy")), sm)
+        start = (int(m.group("sy")), _month_of(m.group("sm"), 1))
         if m.group("now"):
             end = (today.year, today.month)
         else:
-            end = _next_month((int(m.group("ey")), _MONTHS.get((m.group("em") or "dec")[:3].lower(), 12)))
+            end = _next_month((int(m.group("ey")), _month_of(m.group("em"), 12)))
         if _months(start, end) <= 0:
             continue
         spans.append((start, end))

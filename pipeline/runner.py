@@ -22,7 +22,7 @@ from .ingest import DEFAULT_MAX_BYTES, Posting, ReadOptions, Reject, iter_files,
 from .fit import Fit, FitRun, kept_fits, score_all
 from .match import classify_roles
 from .nlp import EXTRACTOR_VERSION, load_nlp
-from .profile import Profile, load_profile, profile_files
+from .profile import Profile, ProfileError, load_profile, profile_files
 from .taxonomy import Taxonomy, load_taxonomy, require_valid
 
 Events = Callable[..., None]
@@ -279,28 +279,67 @@ class MatchResult:
     fit: FitRun | None = None
 
 
-def match(ctx: Context, profile_paths: Sequence[str | Path] | str | None = (), *, profiles_dir: str | Path | None = None,
-          top: int | None = None, top_per_posting: int | None = None, reclassify: bool = False) -> MatchResult:
-    """Classify extracted postings that have no role yet (every one with ``reclassify``); score
-    each profile against every posting in SQL.
-
-    Profiles come from files and/or every profile file in ``profiles_dir``. All pairs are kept
-    unless ``top`` / ``top_per_posting`` say how many to keep per profile / per posting. Every
-    profile is read before anything is written, so one bad profile changes nothing.
-    """
-    n = _in_transaction(ctx, lambda: classify_roles(ctx.con, None if reclassify else _unroled(ctx)))
+def read_profiles(tax: Taxonomy, profile_paths: Sequence[str | Path] | str | None = (),
+                  profiles_dir: str | Path | None = None) -> list[Profile]:
+    """Every profile named, read and checked before anything is written. A file named twice is
+    read once; two different files with one profile id, and every unreadable profile, are
+    reported together in one :class:`ProfileError`."""
     if isinstance(profile_paths, (str, Path)):
         profile_paths = [profile_paths]
     paths = [Path(p) for p in profile_paths or ()]
     if profiles_dir is not None:
         paths += profile_files(profiles_dir)
-    if not paths:
+    seen: dict[Path, None] = {}
+    for p in paths:
+        seen.setdefault(p.resolve(), None)
+    profiles, errors, ids = [], [], {}
+    for path in seen:
+        try:
+            prof = load_profile(path, tax)
+        except ProfileError as exc:
+            errors.append(str(exc))
+            continue
+        if prof.profile_id in ids:
+            errors.append(f"{path}: has the same profile id {prof.profile_id!r} as {ids[prof.profile_id]}; rename one of them")
+            continue
+        ids[prof.profile_id] = path
+        profiles.append(prof)
+    if errors:
+        raise ProfileError("\n".join(errors) if len(errors) == 1 else f"{len(errors)} profiles cannot be used:\n  " + "\n  ".join(errors))
+    return profiles
+
+
+def match(ctx: Context, profile_paths: Sequence[str | Path] | str | None = (), *, profiles_dir: str | Path | None = None,
+          top: int | None = None, top_per_posting: int | None = None, reclassify: bool = False,
+          profiles: Sequence[Profile] | None = None) -> MatchResult:
+    """Classify extracted postings that have no role yet (every one with ``reclassify``); score
+    each profile against every posting in SQL.
+
+    Profiles come from files and/or every profile file in ``profiles_dir`` (or ready-read
+    ``profiles``). All pairs are kept unless ``top`` / ``top_per_posting`` say how many to keep per
+    profile / per posting. Every profile is read before anything is written, so one bad profile
+    changes nothing. With ``profiles_dir``, stored profiles that came from that folder and whose
+    file is gone are dropped with their matches: the folder is the candidate pool.
+    """
+    n = _in_transaction(ctx, lambda: classify_roles(ctx.con, None if reclassify else _unroled(ctx)))
+    if profiles is None:
+        profiles = read_profiles(ctx.tax, profile_paths, profiles_dir)
+    profiles = list(profiles)
+    if not profiles:
         return MatchResult(n)
-    profiles = [load_profile(p, ctx.tax) for p in paths]
 
     def save() -> FitRun:
+        if profiles_dir is not None:
+            folder = str(Path(profiles_dir).resolve())
+            keep = [p.profile_id for p in profiles]
+            gone = [pid for pid, path in ctx.con.execute(
+                "SELECT profile_id, path FROM profiles WHERE NOT list_contains(?, profile_id)", [keep]).fetchall()
+                if str(Path(path).resolve().parent) == folder]
+            if gone:
+                ctx.con.execute("DELETE FROM matches WHERE list_contains(?, profile_id)", [gone])
+                ctx.con.execute("DELETE FROM profiles WHERE list_contains(?, profile_id)", [gone])
         ctx.con.executemany("INSERT OR REPLACE INTO profiles VALUES (?,?,?,?)",
-                            [[p.profile_id, p.name, p.path, json.dumps(p.to_json(), sort_keys=True)] for p in profiles])
+                            [[p.profile_id, p.name, str(Path(p.path).resolve()), json.dumps(p.to_json(), sort_keys=True)] for p in profiles])
         return score_all(ctx.con, profiles, ctx.tax, top=top, top_per_posting=top_per_posting)
 
     run = _in_transaction(ctx, save)

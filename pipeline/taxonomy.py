@@ -54,7 +54,8 @@ TAXONOMY_FILES = (
 # fit.yaml is scoring policy: matches are recomputed on every run, so it does not date extractions
 NOT_IN_VERSION = ("fit.yaml",)
 # what pipeline/fit.py reads from fit.yaml
-FIT_KEYS = ("components", "item_weights", "unscored_skill_categories", "credit", "blocker_cap", "non_target_cap", "off_interest_cap", "experience_grace_years",
+FIT_KEYS = ("components", "item_weights", "unscored_skill_categories", "credit", "blocker_cap", "non_target_cap", "off_interest_cap",
+            "unreachable_cap", "experience_grace_years",
             "education_grace_levels", "experience_areas", "weak_required", "unstated_items_fit", "implied_skills", "bands")
 
 

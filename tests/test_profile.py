@@ -166,3 +166,66 @@ def test_from_resume_pdf_and_bad_files(tmp_path, tax):
     for name, msg in (("broken.pdf", b"not a readable PDF"), ("broken.docx", b"not a readable .docx"), ("resume.rtf", b"are read from")):
         r = run_cli("profile", "from-resume", str(tmp_path / name))
         assert r.returncode == 1 and msg in r.stderr and b"Traceback" not in r.stderr, (name, r.stderr)
+
+
+def test_the_same_profile_twice_is_read_once_and_clashing_ids_are_one_clear_error(tmp_path):
+    from tests.conftest import SAMPLES
+
+    db = str(tmp_path / "d.duckdb")
+    same = str(PROFILES / "entry_cca.yaml")
+    r = run_cli("--db", db, "run", str(SAMPLES / "txt"), "--profiles", str(PROFILES), "--profile", same, "--profile", same,
+                "--out", str(tmp_path / "o"))
+    assert r.returncode == 0, r.stderr
+    other = tmp_path / "x"
+    other.mkdir()
+    (other / "entry_cca.json").write_text('{"name": "Someone else"}')
+    (other / "broken.yaml").write_text("name: [unclosed\n")
+    r = run_cli("--db", db, "run", str(SAMPLES / "txt"), "--profile", same, "--profiles", str(other), "--out", str(tmp_path / "o"))
+    err = r.stderr.decode()
+    assert r.returncode == 1 and "Traceback" not in err
+    assert "2 profiles cannot be used" in err and "broken.yaml" in err and "same profile id 'entry_cca'" in err
+    runs = run_cli("--db", db, "runs", "--json")
+    assert b'"interrupted"' not in runs.stdout  # the bad run never started
+
+
+def test_unbelievable_numbers_and_invisible_characters(tmp_path, tax):
+    p = write(tmp_path, "name: X\nexperience_years: 1e400\n")
+    with pytest.raises(ProfileError, match="not believable"):
+        load_profile(p, tax)
+    p = write(tmp_path, "name: X\ndesired_pay: {min: 1e20, period: hour}\n")
+    with pytest.raises(ProfileError, match="desired_pay.min per hour"):
+        load_profile(p, tax)
+    p = write(tmp_path, "name: \"Ann\\u202e\"\ncredentials: [ＣＰＣ, \"CCS\\u200b\", {id: CRC, status: In-Progress}, {id: CRC, status: active}]\n")
+    prof = load_profile(p, tax)
+    assert prof.name == "Ann" and prof.credentials == {"CPC": "active", "CCS": "active", "CRC": "active"}
+    assert any("CRC is listed as in_progress and as active" in w for w in prof.warnings)
+
+
+def test_json_resume_bad_data_is_reported_not_guessed(tmp_path, tax):
+    import json
+
+    data = {"basics": {"name": "T"}, "certificates": [{"name": "CPC (expired)"}, {"name": "RHIT - expected 2027"}],
+            "skills": [{"name": "Coding", "keywords": "ICD-10-CM"}],
+            "work": [{"position": "Coder", "startDate": "2020-01", "endDate": "2019-01"},
+                     {"position": "Coder", "startDate": "2020-13-45"},
+                     {"position": "Biller", "startDate": "2018-01", "endDate": "garbage"},
+                     {"position": "Inpatient coder", "startDate": "2021-01", "endDate": "2022-12",
+                      "summary": "Assign MS-DRGs and ICD-10-PCS codes; physician queries."}],
+            "education": {"studyType": "Bachelor"}}
+    p = write(tmp_path, json.dumps(data), "jr.json")
+    prof = load_profile(p, tax, today=date(2026, 1, 1))
+    assert prof.credentials == {"CPC": "expired", "RHIT": "in_progress"}
+    assert {"ICD-10-CM", "ICD-10-PCS", "DRG"} <= prof.code_systems and "physician_queries" in prof.skills
+    assert prof.experience_years == 2.0
+    text = "\n".join(prof.warnings)
+    for msg in ("endDate is before startDate", "'2020-13-45' is not a date", "'garbage' is not a date", "education should be a list"):
+        assert msg in text
+    assert all(w.startswith(str(p)) for w in prof.warnings)
+
+
+def test_from_resume_refuses_empty_and_binary_text(tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "bin.txt").write_bytes(b"\x00\x01\x02binary")
+    for name, msg in (("empty.txt", b"empty"), ("bin.txt", b"not a text file")):
+        r = run_cli("profile", "from-resume", str(tmp_path / name))
+        assert r.returncode == 1 and msg in r.stderr and b"Traceback" not in r.stderr
