@@ -450,7 +450,12 @@ def report(ctx: click.Context, out: str, formats: str, profile_ids: tuple[str, .
     known = [r[0] for r in c.con.execute("SELECT profile_id FROM profiles ORDER BY 1").fetchall()]
     for pid in profile_ids:
         if pid not in known:
-            _fail(f"no stored profile {pid!r}; stored: {', '.join(known) or 'none (run jobfit match --profile FILE first)'}", EXIT_USAGE)
+            from rapidfuzz import process
+
+            best = process.extractOne(pid, known, score_cutoff=70) if known else None
+            hint = f"; did you mean {best[0]!r}?" if best else ""
+            _fail(f"no stored profile {pid!r}{hint} stored: {', '.join(known[:20]) or 'none (run jobfit match --profile FILE first)'}"
+                  + (f" and {len(known) - 20} more" if len(known) > 20 else ""), EXIT_USAGE)
     if not c.con.execute("SELECT count(*) FROM extractions").fetchone()[0]:
         click.echo("note: no extracted postings in the database yet (jobfit ingest PATH, then jobfit extract)", err=True)
     try:
