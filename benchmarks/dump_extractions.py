@@ -26,14 +26,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _limited(paths: list[str], limit: int, tmp: Path) -> list[str]:
-    """The first ``limit`` lines of a JSONL(.gz) corpus as a file of its own (others unchanged)."""
+def _limited(paths: list[str], limit: int) -> list[str]:
+    """The first ``limit`` lines of a JSONL(.gz) corpus as a file of its own (others unchanged),
+    at a fixed path: the path is part of each posting's ``source``, which the dumps compare."""
     if not limit:
         return paths
+    tmp = Path(tempfile.gettempdir()) / "jobfit-dump-input"
+    tmp.mkdir(exist_ok=True)
     out = []
     for i, p in enumerate(paths):
         if p.endswith((".jsonl", ".jsonl.gz")):
-            dst = tmp / f"limited{i}.jsonl"
+            dst = tmp / f"{Path(p).name.split('.')[0]}-first{limit}.jsonl"
             opener = gzip.open if p.endswith(".gz") else open
             with opener(p, "rt", encoding="utf-8") as fh, dst.open("w", encoding="utf-8") as w:
                 for n, line in enumerate(fh):
@@ -62,7 +65,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
-        paths = _limited(args.paths, args.limit, tmp)
+        paths = _limited(args.paths, args.limit)
         ctx = runner.open_context(str(tmp / "dump.duckdb"), cache_dir=tmp / "cache")
         with (out / "raw.jsonl").open("w", encoding="utf-8") as fh:
             postings = (p for p in read_postings(paths) if isinstance(p, Posting))
