@@ -41,7 +41,11 @@ META_KEYS = {
     "url": ("url", "job_url", "link"),
 }
 # hyphen-like characters that are not the en/em dashes postings use between figures
-_HYPHENS = str.maketrans({"\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2212": "-", "\u00ad": ""})
+_HYPHEN_REPLACEMENTS = (("\u2010", "-"), ("\u2011", "-"), ("\u2012", "-"), ("\u2212", "-"), ("\u00ad", ""))
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
+# a run of spaces becomes one space: runs of two or more, and single odd spaces (a single " " stays)
+_SPACES = re.compile(r"[ \u2000-\u200a\u202f\u205f\u3000]{2,}|[\u2000-\u200a\u202f\u205f\u3000]")
+_BLANK_LINES = re.compile(r"\n{3,}")
 MAX_DECOMPRESSED = 2 * 1024**3
 _TAG = re.compile(r"<\s*/?\s*(p|div|br|li|ul|ol|h[1-6]|span|strong|b|i|em|table|tr|td|a|section|article|body|html)\b", re.I)
 
@@ -253,15 +257,22 @@ def html_to_text(html: str) -> tuple[str | None, str]:
 
 def normalize_text(text: str) -> str:
     """One canonical layout for every source, so offsets are stable and sections can be read:
-    Unix newlines, no control characters, single spaces, at most one blank line in a row."""
+    Unix newlines, no control characters, single spaces, at most one blank line in a row.
+
+    Written for speed (it runs on every posting, in the serial part of ingest), with the result of
+    the plain version: the hyphens are replaced one by one (``str.translate`` with a table looks up
+    every character in Python and cost half of ingest), and only runs of two or more spaces, or
+    single odd spaces, are rewritten (rewriting every single space by itself with itself was the rest)."""
     text = unicodedata.normalize("NFKC", text)  # fullwidth letters, ligatures, odd spaces
-    text = text.translate(_HYPHENS)  # "ICD‑10‑CM" written with non-breaking hyphens
+    for hyphen, repl in _HYPHEN_REPLACEMENTS:  # "ICD‑10‑CM" written with non-breaking hyphens
+        if hyphen in text:
+            text = text.replace(hyphen, repl)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = text.replace("\u00a0", " ").replace("\u2028", "\n").replace("\u2029", "\n").replace("\t", " ")
-    text = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]", "", text)
-    text = re.sub(r"[ \u2000-\u200a\u202f\u205f\u3000]+", " ", text)
+    text = _CONTROL.sub("", text)
+    text = _SPACES.sub(" ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
-    text = re.sub(r"\n{3,}", "\n\n", text)
+    text = _BLANK_LINES.sub("\n\n", text)
     return text.strip()
 
 
@@ -299,10 +310,14 @@ def _path_key(source: str) -> str:
     return os.path.realpath(path) + sep + rec
 
 
-def _pick(rec: dict[str, Any], keys: tuple[str, ...], mapping: dict[str, str] | None = None, role: str = "") -> Any:
+def _pick(rec: dict[str, Any], keys: tuple[str, ...], mapping: dict[str, str] | None = None, role: str = "",
+          lowered: dict[str, Any] | None = None) -> Any:
+    """The first non-empty value under one of ``keys`` (field names compared lower-cased and
+    stripped; ``lowered`` is that view of ``rec`` when the caller already has it)."""
     if mapping and role in mapping and mapping[role] in rec:  # a feed without the column falls back
         return rec.get(mapping[role]) if rec.get(mapping[role]) not in (None, "") else None
-    lowered = {str(k).lower().strip(): v for k, v in rec.items()}
+    if lowered is None:
+        lowered = _lowered(rec)
     for k in keys:
         v = lowered.get(k)
         if v not in (None, ""):
@@ -310,13 +325,18 @@ def _pick(rec: dict[str, Any], keys: tuple[str, ...], mapping: dict[str, str] | 
     return None
 
 
+def _lowered(rec: dict[str, Any]) -> dict[str, Any]:
+    return {str(k).lower().strip(): v for k, v in rec.items()}
+
+
 def _from_record(source: str, record: int | None, rec: Any, fmt: str, encoding: str, mapping: dict[str, str] | None = None) -> Posting | Reject:
     if not isinstance(rec, dict):
         return Reject(source, record, f"expected a JSON object, got {type(rec).__name__}")
     if str(rec.get("@type", "")) == "JobPosting":
         rec = _flatten_jobposting(rec)
-    body = _pick(rec, TEXT_KEYS, mapping, "text")
-    title = _pick(rec, TITLE_KEYS, mapping, "title")
+    low = _lowered(rec)  # once per record, not once per field looked up
+    body = _pick(rec, TEXT_KEYS, mapping, "text", low)
+    title = _pick(rec, TITLE_KEYS, mapping, "title", low)
     if body is None:
         where = f"column {mapping['text']!r}" if mapping and "text" in mapping else f"looked for: {', '.join(TEXT_KEYS)}"
         return Reject(source, record, f"no text field ({where})")
@@ -327,8 +347,8 @@ def _from_record(source: str, record: int | None, rec: Any, fmt: str, encoding: 
         more = rec.get(extra)
         if isinstance(more, str) and more.strip() and more.strip()[:60] not in body:
             body += f"\n\n{'Qualifications' if extra == 'qualifications' else 'Education'}:\n{html_to_text(more)[1] if _TAG.search(more) else more}"
-    rid = _pick(rec, ID_KEYS, mapping, "id")
-    meta: dict[str, Any] = {k: str(v) for k, v in ((k, _pick(rec, keys, mapping, k)) for k, keys in META_KEYS.items()) if v is not None}
+    rid = _pick(rec, ID_KEYS, mapping, "id", low)
+    meta: dict[str, Any] = {k: str(v) for k, v in ((k, _pick(rec, keys, mapping, k, low)) for k, keys in META_KEYS.items()) if v is not None}
     hints = rec.get("_hints") if isinstance(rec.get("_hints"), dict) else feed_hints(rec)
     if hints:
         meta["hints"] = hints
