@@ -31,6 +31,7 @@ _YEARS_IN = re.compile(r"\s*(?:of\s+)?(?:in|as|with|working|doing|of)\s+(?:an?\s
 _NOT_PAY_AFTER = re.compile(r"\s*(?:\+\s*)?(?:(?:years?|yrs?|months?|hours|days|weeks? of|employees|beds|patients|charts|staff|miles|billion|million|bn|m)\b|hrs? per|%|percent)")
 _HAS_DIGIT = re.compile(r"\d")
 _CURRENCY_CODE = re.compile(r"\b(usd|cad|gbp|eur)\b")
+_PERIOD_CURRENCY = re.compile(r"^\s*(?:usd|cad|gbp|us|ca)\b")
 _PAY_WORD = re.compile(r"\b(?:salary|pay|wages?|rate|compensation|usd|cad|gbp|eur)\b", re.I)
 _CODE_CONTEXT = re.compile(r"\b(codes?|coding|coded|cpt|e/m|icd|hcpcs|drg|modifiers?|procedures?|visits?|levels?)\b", re.I)
 # where a pay figure's number may start (the lookbehind of the amount in FactReader.pay_re)
@@ -138,6 +139,9 @@ class FactReader:
         self.period_words: list[tuple[str, str]] = sorted(
             ((str(w).lower(), p) for p, ws in periods.items() for w in ws), key=lambda x: -len(x[0])
         )
+        # compiled once here, not looked up in re's cache for every word of every pay figure
+        self._period_patterns = [(w, p, None if w.startswith("/") else re.compile(r"(?:\(|,|\s|\+)*" + re.escape(w) + r"\b"))
+                                 for w, p in self.period_words]
         self.currencies = {str(k): str(v) for k, v in (pay.get("currencies") or {}).items()}
         cur = "|".join(sorted(map(re.escape, self.currencies), key=len, reverse=True)) or r"\$"
         amount = r"(?P<cur{n}>" + cur + r")?\s?(?<![\w.,])(?P<num{n}>\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?)(?![\d,]\d)\s?(?P<k{n}>[kK]\b)?"
@@ -229,12 +233,12 @@ class FactReader:
     # pay
     def _period(self, text: str, end: int) -> str | None:
         tail = text[end : end + 28].lower()
-        tail = re.sub(r"^\s*(?:usd|cad|gbp|us|ca)\b", "", tail).lstrip()
-        for word, period in self.period_words:
-            if word.startswith("/"):
+        tail = _PERIOD_CURRENCY.sub("", tail).lstrip()
+        for word, period, pattern in self._period_patterns:
+            if pattern is None:
                 if tail.startswith(word) or tail.startswith(word.replace(" ", "")):
                     return period
-            elif re.match(r"(?:\(|,|\s|\+)*" + re.escape(word) + r"\b", tail):
+            elif pattern.match(tail):
                 return period
         return None
 
