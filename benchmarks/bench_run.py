@@ -12,7 +12,8 @@ process count, measures in one run:
 
 * the blank English tokenizer alone over the very texts the pipeline stores (the floor; with two
   processes, workers return token counts, not Docs);
-* ingest, extract (+ store + roles), match and report, each in a child process of its own, so the
+* ingest (records parsed on the same number of processes), extract (+ store + roles), match and
+  report, each in a child process of its own, so the
   peak RSS printed for a stage is that stage's (the child's ``ru_maxrss``, and its extraction
   workers' separately); end to end is the sum of the four stage times (pipeline and imports
   loaded outside the clock, as a nightly run's cache does);
@@ -147,8 +148,12 @@ def stage_pipeline(stage: str, db: str, corpus: str, processes: int, cache: str,
         _ = ctx.nlp  # loaded from the cache outside the clock
     t = time.perf_counter()
     info: dict = {}
+    import inspect
+
+    # parse on the same number of processes where the runner can (it could not before issue 5)
+    par = {"processes": processes} if "processes" in inspect.signature(runner.ingest).parameters else {}
     if stage == "ingest":
-        res = runner.ingest(ctx, [corpus])
+        res = runner.ingest(ctx, [corpus], **par)
         info = {"n": res.counts["new"], "rejected": res.counts["rejected"]}
     elif stage == "extract":
         info = {"n": runner.extract_pending(ctx, processes=processes)}
@@ -158,7 +163,7 @@ def stage_pipeline(stage: str, db: str, corpus: str, processes: int, cache: str,
         report.write_reports(ctx.con, Path(out), ("html", "md", "csv", "json"))
         info = {"n": ctx.con.execute("SELECT count(*) FROM extractions").fetchone()[0]}
     elif stage == "rerun":
-        res = runner.ingest(ctx, [corpus])
+        res = runner.ingest(ctx, [corpus], **par)
         info = {"n": res.counts["unchanged"], "re_extracted": runner.extract_pending(ctx, processes=processes)}
     secs = time.perf_counter() - t
     ctx.con.close()

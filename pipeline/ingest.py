@@ -87,6 +87,7 @@ class ReadOptions:
     max_bytes: int = DEFAULT_MAX_BYTES
     mapping: dict[str, str] = field(default_factory=dict)
     stdin: Any = None
+    processes: int = 1  # worker processes that parse the records of a large JSON Lines file
 
 
 class IngestError(Exception):
@@ -535,6 +536,10 @@ def _stream_jsonl(path: str, gz: bool, opts: ReadOptions) -> Iterator[Posting | 
         yield Reject(path, None, f"cannot read file: {exc.__class__.__name__}: {exc}")
         return
     n, seen_text = 0, False
+    if opts.processes > 1 and _stream_size(path) >= PARALLEL_MIN_BYTES:
+        records: Any = _ParallelRecords(path, opts)
+    else:
+        records = None
     try:
         with fh:
             while True:
@@ -560,12 +565,89 @@ def _stream_jsonl(path: str, gz: bool, opts: ReadOptions) -> Iterator[Posting | 
                 if blank:
                     continue
                 seen_text = True
-                yield _jsonl_record(path, n, raw, size, opts)
+                if records is None:
+                    yield _jsonl_record(path, n, raw, size, opts)
+                else:
+                    yield from records.add(n, raw, size)
+            if records is not None:
+                yield from records.finish()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        if records is not None:
+            yield from records.finish()  # the lines read before the error, as reading it serially would
         yield Reject(path, None, f"cannot read file: {exc.__class__.__name__}: {exc}")
         return
+    finally:
+        if records is not None:
+            records.close()
     if not seen_text:
         yield Reject(path, None, "empty file")
+
+
+# --- parsing records on several processes -------------------------------------------------------
+
+PARALLEL_MIN_BYTES = 8 * 1024 * 1024  # smaller files are parsed faster than worker processes start
+PARALLEL_CHUNK = 256
+
+
+def _stream_size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _parse_lines(name: str, max_bytes: int, mapping: dict[str, str], lines: list[tuple[int, bytes, int]]) -> list[Posting | Reject]:
+    opts = ReadOptions(max_bytes, mapping)
+    return [_jsonl_record(name, n, raw, size, opts) for n, raw, size in lines]
+
+
+def _init_parser() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    try:  # Linux: die with the parent
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class _ParallelRecords:
+    """Lines of one JSON Lines file parsed (JSON, HTML to text, normalisation) on worker processes,
+    a chunk at a time, handed back in file order: the same postings and rejects as parsing them in
+    this process. At most a few chunks are in flight, so memory stays flat."""
+
+    def __init__(self, name: str, opts: ReadOptions) -> None:
+        import multiprocessing as mp
+        from collections import deque
+
+        self.name, self.opts = name, opts
+        # spawn: no fork of a process that holds a DuckDB connection and its threads
+        self.pool = mp.get_context("spawn").Pool(opts.processes, initializer=_init_parser)
+        self.inflight: Any = deque()
+        self.chunk: list[tuple[int, bytes, int]] = []
+
+    def _submit(self) -> None:
+        self.inflight.append(self.pool.apply_async(_parse_lines, (self.name, self.opts.max_bytes, self.opts.mapping, self.chunk)))
+        self.chunk = []
+
+    def add(self, n: int, raw: bytes, size: int) -> Iterator[Posting | Reject]:
+        self.chunk.append((n, raw, size))
+        if len(self.chunk) >= PARALLEL_CHUNK:
+            self._submit()
+            if len(self.inflight) >= 3 * self.opts.processes:
+                yield from self.inflight.popleft().get()
+
+    def finish(self) -> Iterator[Posting | Reject]:
+        if self.chunk:
+            self._submit()
+        while self.inflight:
+            yield from self.inflight.popleft().get()
+
+    def close(self) -> None:
+        self.pool.terminate()
+        self.pool.join()
 
 
 def _read_csv(name: str, data: bytes, suffix: str, opts: ReadOptions) -> Iterator[Posting | Reject]:

@@ -131,6 +131,19 @@ def build_nlp(tax: Taxonomy) -> Language:
     return nlp
 
 
+def _cache_path(tax: Taxonomy, cache_dir: Path | None) -> Path:
+    cache_dir = Path(cache_dir) if cache_dir else config.cache_dir()
+    return cache_dir / f"nlp-{tax.version}-x{EXTRACTOR_VERSION}-spacy{spacy.__version__}"
+
+
+def ensure_saved(tax: Taxonomy, cache_dir: Path | None = None) -> None:
+    """Make sure the pipeline for this taxonomy version is saved, without loading it when it is:
+    the parent of extraction workers never runs the pipeline, and loading it only to throw it away
+    cost ~0.3 s and ~100 MB of the parent's memory."""
+    if not (_cache_path(tax, cache_dir) / "meta.json").exists():
+        load_nlp(tax, cache_dir)
+
+
 def load_nlp(tax: Taxonomy, cache_dir: Path | None = None) -> Language:
     """Load the pipeline built for this taxonomy version from disk, building and saving it once.
 
@@ -138,7 +151,7 @@ def load_nlp(tax: Taxonomy, cache_dir: Path | None = None) -> Language:
     one-off ``jobfit score`` should not pay that on every start.
     """
     cache_dir = Path(cache_dir) if cache_dir else config.cache_dir()
-    path = cache_dir / f"nlp-{tax.version}-x{EXTRACTOR_VERSION}-spacy{spacy.__version__}"
+    path = _cache_path(tax, cache_dir)
     if (path / "meta.json").exists():
         try:
             nlp = spacy.load(path)

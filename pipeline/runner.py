@@ -86,17 +86,20 @@ class IngestResult:
 
 
 def ingest(ctx: Context, paths: Sequence[str], *, run_id: int | None = None, stdin: Any = None,
-           max_bytes: int | None = None, mapping: dict[str, str] | None = None, full: bool = False) -> IngestResult:
+           max_bytes: int | None = None, mapping: dict[str, str] | None = None, full: bool = False,
+           processes: int = 1) -> IngestResult:
     """Read files into the postings table in transactional batches; rejects are stored with reasons.
 
     A file whose path, size, modification time and reading options match the fingerprint stored
     when it was last read completely is not read again (its postings count as unchanged and its
     rejects are reported again); ``full`` reads everything. The fingerprint is committed in the
     same transaction as the file's last postings, so a killed run re-reads a half-read file.
+    With ``processes`` > 1 the records of a large JSON Lines file are parsed on that many worker
+    processes (storing stays here); the postings and rejects are the same.
     """
     result = IngestResult(run_id)
     batch: list[Posting] = []
-    opts = ReadOptions(max_bytes or DEFAULT_MAX_BYTES, dict(mapping or {}), stdin)
+    opts = ReadOptions(max_bytes or DEFAULT_MAX_BYTES, dict(mapping or {}), stdin, max(1, processes))
     signature = json.dumps([opts.max_bytes, sorted(opts.mapping.items())])
     size = batch_size()
     done_files: list[dict[str, Any]] = []
