@@ -175,7 +175,10 @@ def run_child(**kw) -> dict:
     proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(kw)], capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"stage {kw} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"  {kw['stage']} on {kw['processes']} proc: {out['seconds']:.2f} s, peak RSS {out['rss_mb']:.0f} MB; load {_load()}",
+          file=sys.stderr, flush=True)
+    return out
 
 
 # --- the run --------------------------------------------------------------------------------------
