@@ -137,3 +137,19 @@ def test_parallel_parsing_gives_the_same_postings(tmp_path, monkeypatch):
     parallel = list(read_path(str(p), ReadOptions(processes=2)))
     assert [vars(x) for x in parallel] == [vars(x) for x in serial]
     assert len(serial) == 700 and isinstance(serial[10], Reject)
+
+
+def test_roles_classified_in_chunks_equal_one_query(tmp_path, monkeypatch):
+    from pipeline import runner
+
+    def roles(db: str) -> list[tuple]:
+        ctx = runner.open_context(db, cache_dir=tmp_path / "cache")
+        runner.ingest(ctx, [str(ROOT / "sample_postings")])
+        runner.extract_pending(ctx)
+        rows = ctx.con.execute("SELECT * FROM posting_roles ORDER BY posting_id").fetchall()
+        ctx.con.close()
+        return rows
+
+    whole = roles(str(tmp_path / "whole.duckdb"))
+    monkeypatch.setattr(runner, "ROLE_CHUNK", 3)
+    assert roles(str(tmp_path / "chunked.duckdb")) == whole and len(whole) >= 20
