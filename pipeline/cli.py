@@ -513,7 +513,8 @@ def run(ctx: click.Context, paths: tuple[str, ...], profiles: tuple[str, ...], p
         eng.events = c.events
         eng.track(c.con, run_id)
     res = do_ingest(c, list(paths), run_id=run_id, stdin=sys.stdin.buffer, max_bytes=max_bytes, mapping=mp, full=full,
-                    reader=eng.ingest_reader(c, paths, max_bytes=max_bytes, mapping=mp, full=full) if eng else None)
+                    reader=eng.ingest_reader(c, paths, max_bytes=max_bytes, mapping=mp, full=full) if eng else None,
+                    processes=1 if eng else _procs(processes))
     _print_rejects(res.rejects, log_json)
     failed: list[Reject] = []
     n = extract_pending(c, run_id=run_id, full=full, failures=failed, processes=_procs(processes),

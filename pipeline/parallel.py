@@ -58,9 +58,9 @@ def _rows(p: Posting) -> tuple:
 def extract_parallel(postings: Iterable[Posting], tax: Taxonomy, processes: int,
                      cache_dir: Path | None = None) -> Iterator[tuple[Posting | None, Extraction | ExtractError]]:
     """Same records as :func:`pipeline.extract.extract`, in the same order, from ``processes`` workers."""
-    from .nlp import load_nlp
+    from .nlp import ensure_saved
 
-    load_nlp(tax, cache_dir)  # build and save the pipeline once, before the workers load it
+    ensure_saved(tax, cache_dir)  # build and save the pipeline once, before the workers load it
     ctx = mp.get_context("spawn")  # no fork of a process that holds a DuckDB connection and its threads
     with ctx.Pool(processes, initializer=_init_worker, initargs=(str(tax.root), str(cache_dir) if cache_dir else None)) as pool:
         inflight: deque = deque()

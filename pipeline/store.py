@@ -106,16 +106,26 @@ def connect(path: str | os.PathLike[str]) -> duckdb.DuckDBPyConnection:
     return con
 
 
+# json.dumps(..., ensure_ascii=False) builds a new encoder on every call; one reused encoder writes
+# the same text (same settings) without that cost, which was a fifth of storing a row
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def bulk_insert(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], rows: Iterable[dict[str, Any]], types: dict[str, str]) -> int:
     """Insert many rows in one statement via a temporary NDJSON file."""
     fd, tmp = tempfile.mkstemp(prefix="jobfit-", suffix=".ndjson")
     n = 0
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            lines = []
             for row in rows:
-                fh.write(json.dumps({c: row.get(c) for c in columns}, ensure_ascii=False))
-                fh.write("\n")
+                lines.append(_ENCODE({c: row.get(c) for c in columns}))
                 n += 1
+                if len(lines) >= 1000:
+                    fh.write("\n".join(lines) + "\n")
+                    lines.clear()
+            if lines:
+                fh.write("\n".join(lines) + "\n")
         if n:
             cols = ", ".join(f"'{c}': '{types[c]}'" for c in columns)
             con.execute(
