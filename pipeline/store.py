@@ -358,22 +358,21 @@ def count_pending(con: duckdb.DuckDBPyConnection, taxonomy_version: str, extract
 def iter_pending(con: duckdb.DuckDBPyConnection, taxonomy_version: str, extractor_version: str, *, full: bool = False,
                  chunk: int = 500) -> Iterator[Posting]:
     """Postings with no extraction, or one made from another taxonomy or extractor version, read
-    a chunk at a time in posting-id order (keyset pagination), so memory stays flat however large
-    the store is and the caller may write between chunks."""
-    last = ""
+    a chunk at a time in posting-id order, so memory stays flat however large the store is and the
+    caller may write between chunks. The pending ids are listed first (ids only), then the texts
+    are read by id a chunk at a time: a paging query that joins the whole table for every chunk
+    made DuckDB hold far more than one chunk of text (measured: 533 -> 409 MB peak at 30,000)."""
     params: dict[str, Any] = {} if full else {"tv": taxonomy_version, "xv": extractor_version}
-    while True:
+    ids = [r[0] for r in con.execute(
+        f"SELECT p.posting_id FROM postings p LEFT JOIN extractions e USING (posting_id) "
+        f"WHERE {_pending_where(full)} ORDER BY p.posting_id", params).fetchall()]
+    for i in range(0, len(ids), chunk):
+        part = ids[i:i + chunk]
         rows = con.execute(
-            f"SELECT p.posting_id, p.source, p.title, p.text, p.format, p.encoding, p.meta "
-            f"FROM postings p LEFT JOIN extractions e USING (posting_id) "
-            f"WHERE p.posting_id > $last AND {_pending_where(full)} ORDER BY p.posting_id LIMIT {int(chunk)}",
-            {**params, "last": last},
-        ).fetchall()
-        if not rows:
-            return
+            "SELECT posting_id, source, title, text, format, encoding, meta FROM postings "
+            "WHERE posting_id IN (SELECT unnest($ids)) ORDER BY posting_id", {"ids": part}).fetchall()
         for pid, source, title, text, fmt, enc, meta in rows:
             yield Posting(pid, source, title, text, fmt, json.loads(meta) if meta else {}, enc or "utf-8")
-        last = rows[-1][0]
 
 
 # --- file fingerprints (skip files unchanged since they were last read whole) ----------------
