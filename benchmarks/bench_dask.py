@@ -13,12 +13,13 @@ submission. Also checks the two databases hold the same extraction rows. Nothing
 from __future__ import annotations
 
 import argparse
-import gzip
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from corpus import head  # benchmarks/corpus.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -50,14 +51,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "cache"
         os.environ["JOBFIT_CACHE"] = str(cache)  # the workers find the pipeline the driver saved
-        src = corpus
-        if args.limit:
-            src = Path(tmp) / "corpus.jsonl"
-            with gzip.open(corpus, "rt", encoding="utf-8") as fh, src.open("w", encoding="utf-8") as out:
-                for i, line in enumerate(fh):
-                    if i >= args.limit:
-                        break
-                    out.write(line)
+        src = head(corpus, args.limit, Path(tmp))
         print(f"corpus: {corpus.name}{f' (first {args.limit})' if args.limit else ''}; {args.workers} processes; "
               f"partition {args.partition}; load average before: {_load()}")
 

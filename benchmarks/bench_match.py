@@ -92,19 +92,12 @@ def main() -> None:
     if not corpus.exists():
         sys.exit(f"corpus not found: {corpus} (the benchmark needs ../shared)")
 
-    import gzip
+    from corpus import head  # benchmarks/corpus.py, beside this script
 
     from pipeline import runner
 
     with tempfile.TemporaryDirectory() as tmp:
-        src = corpus
-        if args.limit:
-            src = Path(tmp) / "corpus.jsonl"
-            with gzip.open(corpus, "rt", encoding="utf-8") as fh, src.open("w", encoding="utf-8") as out:
-                for i, line in enumerate(fh):
-                    if i >= args.limit:
-                        break
-                    out.write(line)
+        src = head(corpus, args.limit, Path(tmp))
         ctx = runner.open_context(str(Path(tmp) / "match.duckdb"), cache_dir=Path(tmp) / "cache")
         if args.threads:
             ctx.con.execute(f"SET threads = {args.threads}")

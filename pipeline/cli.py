@@ -378,7 +378,6 @@ def _keep(profiles_dir: str | None, top: int | None, top_per_posting: int | None
 def _print_match_summary(c: Any, res: Any, limit: int = 3) -> None:
     if not res.profiles:
         return
-    titles = None
     for prof in res.profiles[:50]:
         rows = c.con.execute("SELECT band, count(*) FROM matches WHERE profile_id = ? GROUP BY 1 ORDER BY min(score) DESC",
                              [prof.profile_id]).fetchall()

@@ -1,4 +1,4 @@
-"""Role classification (SQL over the extraction tables) and fit of a profile to each posting.
+"""Role classification: SQL over the extraction tables (the fit of profiles is pipeline/fit.py).
 
 The role of a posting is decided in DuckDB from three kinds of evidence, all from the taxonomy:
 the role title in the posting's title line (strongest, most specific alias wins), the weighted
@@ -9,17 +9,14 @@ instructor title, law-firm vocabulary) that turn the answer into ``none``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import duckdb
 
-from .profile import Profile
 from .taxonomy import ROLE_CLASSIFICATION_KEYS
 from .store import bulk_insert
 
 ROLE_TYPES = {"posting_id": "VARCHAR", "role_id": "VARCHAR", "score": "DOUBLE", "is_target": "BOOLEAN", "alternatives": "JSON", "evidence": "JSON"}
-MATCH_TYPES = {"profile_id": "VARCHAR", "posting_id": "VARCHAR", "score": "DOUBLE", "band": "VARCHAR", "met": "JSON", "missing": "JSON", "blockers": "JSON"}
 
 ROLE_SQL = """
 WITH
@@ -152,142 +149,3 @@ def classify_roles(con: duckdb.DuckDBPyConnection, posting_ids: Sequence[str] | 
     con.execute("DELETE FROM posting_roles WHERE posting_id IN (SELECT unnest(?))", [ids])
     bulk_insert(con, "posting_roles", list(ROLE_TYPES), out, ROLE_TYPES)
     return len(out)
-
-
-# --- fit of a profile ----------------------------------------------------------------------
-
-BANDS = ((75, "strong"), (55, "possible"), (35, "stretch"), (0, "not a fit"))
-
-
-@dataclass
-class Fit:
-    profile_id: str
-    posting_id: str
-    score: float
-    band: str
-    met: list[dict[str, Any]] = field(default_factory=list)
-    missing: list[dict[str, Any]] = field(default_factory=list)
-    blockers: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _band(score: float) -> str:
-    return next(name for floor, name in BANDS if score >= floor)
-
-
-def fit_posting(profile: Profile, posting: dict[str, Any], links: dict[str, dict[str, set[str]]]) -> Fit:
-    """Score one posting (a JSON-contract record) for one profile. Documented in README "Scoring".
-
-    Required items are gates: a missing required credential is a blocker and caps the score
-    below "possible". ``any_of`` groups are met by any member. Credential equivalences come from
-    the taxonomy (``implies``, ``satisfied_by``, ``apprentice_of``).
-    """
-    have_creds = profile.credential_closure(links)
-    met: list[dict[str, Any]] = []
-    missing: list[dict[str, Any]] = []
-    blockers: list[dict[str, Any]] = []
-    req_total = req_met = 0.0
-    pref_total = pref_met = 0.0
-    seen_groups: set[tuple[str, ...]] = set()
-    for cert in posting.get("certifications", []):
-        level = cert["requirement"]
-        if level in ("mentioned", "not_required"):
-            continue
-        group = tuple(cert["any_of"] or [cert["id"]])
-        if group in seen_groups:
-            continue
-        seen_groups.add(group)
-        ok = any(g in have_creds for g in group)
-        item = {"kind": "credential", "id": " or ".join(group), "requirement": level, "evidence": cert.get("sentence") or cert["text"]}
-        if level == "required":
-            req_total += 2
-            if ok:
-                req_met += 2
-            else:
-                blockers.append(item)
-        else:
-            pref_total += 1
-            pref_met += 1 if ok else 0
-        (met if ok else missing).append(item)
-    for key, kind in (("code_systems", "code_system"), ("skills", "skill")):
-        for it in posting.get(key, []):
-            level = it["requirement"]
-            if level not in ("required", "preferred"):
-                continue
-            if kind == "skill":
-                ok = it["id"] in profile.skills
-            else:  # exact system; a generic "ICD-10" is met by any system of its family
-                ok = it["id"] in profile.code_systems or (it["id"] == it.get("family") and it["id"] in profile.families)
-            item = {"kind": kind, "id": it["id"], "requirement": level, "evidence": it.get("sentence") or it["text"]}
-            if level == "required":
-                req_total += 1
-                req_met += 1 if ok else 0
-            else:
-                pref_total += 1
-                pref_met += 1 if ok else 0
-            (met if ok else missing).append(item)
-    # experience: graded, one year short costs a third of the part
-    need = posting.get("experience_years_min")
-    exp_fit = 1.0
-    if need:
-        gap = max(0.0, float(need) - profile.experience_years)
-        exp_fit = max(0.0, 1.0 - gap / 3.0)
-        item = {"kind": "experience", "id": f"{need} years", "requirement": "required", "evidence": f"profile has {profile.experience_years:g}"}
-        (met if gap == 0 else missing).append(item)
-    edu_fit = 1.0
-    need_edu = posting.get("education_min")
-    if need_edu and profile.education:
-        gap = profile.education_rank.get(need_edu, 0) - profile.education_rank.get(profile.education, 0)
-        edu_fit = 1.0 if gap <= 0 else max(0.0, 1.0 - gap / 2.0)
-        item = {"kind": "education", "id": need_edu, "requirement": "required", "evidence": f"profile has {profile.education}"}
-        (met if gap <= 0 else missing).append(item)
-    pay_fit = 1.0
-    sal = posting.get("salary")
-    if sal and profile.desired_annual and sal.get("annual_max"):
-        if profile.currency and sal.get("currency") and sal["currency"] != profile.currency:
-            # no exchange rates in an offline tool: say so rather than compare pounds with dollars
-            missing.append({"kind": "pay", "id": f"offered in {sal['currency']}, wanted in {profile.currency}: not compared",
-                            "requirement": "preferred", "evidence": sal.get("text", "")})
-        else:
-            pay_fit = min(1.0, float(sal["annual_max"]) / profile.desired_annual)
-            item = {"kind": "pay", "id": f"{sal.get('annual_max'):,.0f} {sal.get('currency', '')}/year offered".replace("  ", " "),
-                    "requirement": "preferred", "evidence": sal.get("text", "")}
-            (met if pay_fit >= 1.0 else missing).append(item)
-    arr_fit = 1.0
-    arr = posting.get("work_arrangement")
-    if arr and profile.work_arrangement:
-        arr_fit = 1.0 if arr in profile.work_arrangement else 0.0
-        item = {"kind": "work_arrangement", "id": arr, "requirement": "preferred", "evidence": arr}
-        (met if arr_fit else missing).append(item)
-    role_fit = 1.0
-    role_id = posting.get("role", {}).get("id")
-    if profile.roles_of_interest and role_id and role_id != "none":
-        role_fit = 1.0 if role_id in profile.roles_of_interest else 0.0
-        item = {"kind": "role", "id": role_id, "requirement": "preferred", "evidence": "roles of interest: " + ", ".join(profile.roles_of_interest)}
-        (met if role_fit else missing).append(item)
-    req_ratio = req_met / req_total if req_total else 1.0
-    pref_ratio = pref_met / pref_total if pref_total else 1.0
-    score = 100 * (0.40 * req_ratio + 0.15 * pref_ratio + 0.15 * exp_fit + 0.10 * edu_fit + 0.10 * pay_fit
-                   + 0.05 * arr_fit + 0.05 * role_fit)
-    if blockers:
-        score = min(score, 50.0)
-    if posting.get("role", {}).get("id") == "none":
-        score = min(score, 20.0)
-        blockers.append({"kind": "role", "id": "none", "requirement": "required", "evidence": "not a billing, coding or health-information job"})
-    score = round(score, 1)
-    return Fit(profile.profile_id, posting["posting_id"], score, _band(score), met, missing, blockers)
-
-
-def credential_links(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, set[str]]]:
-    links: dict[str, dict[str, set[str]]] = {}
-    for cid, rel, other in con.execute("SELECT credential_id, relation, other_id FROM tax_credential_links").fetchall():
-        links.setdefault(rel, {}).setdefault(cid, set()).add(other)
-    return links
-
-
-def save_fits(con: duckdb.DuckDBPyConnection, fits: Sequence[Fit]) -> None:
-    if not fits:
-        return
-    con.execute("DELETE FROM matches WHERE profile_id = ?", [fits[0].profile_id])
-    rows = ({"profile_id": f.profile_id, "posting_id": f.posting_id, "score": f.score, "band": f.band,
-             "met": f.met, "missing": f.missing, "blockers": f.blockers} for f in fits)
-    bulk_insert(con, "matches", list(MATCH_TYPES), rows, MATCH_TYPES)

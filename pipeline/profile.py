@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 from rapidfuzz import fuzz, process
@@ -106,11 +106,6 @@ class Profile:
                 for sk in by_category.get(term.category, []):
                     give(f"skill:{sk}", 1.0, cid, "active")
         return sorted((k, c, o, st) for k, (c, o, st) in out.items())
-
-    def years_in(self, area: str | None) -> float:
-        if area and area in self.experience:
-            return self.experience[area]
-        return self.experience_years
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -377,9 +372,3 @@ def profile_files(directory: str | Path) -> list[Path]:
             raise ProfileError(f"{f}: has the same profile id {pid!r} as {seen[pid]}; rename one of them")
         seen[pid] = f
     return files
-
-
-def load_profiles(paths: Iterable[str | Path], tax: Taxonomy) -> list[Profile]:
-    return [load_profile(p, tax) for p in paths]
-
-

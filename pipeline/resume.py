@@ -209,9 +209,10 @@ def terms_in_text(text: str, tax: Taxonomy) -> list[tuple[str, str]]:
     if tax.version not in _TERM_RE:
         forms: dict[str, tuple[str, str]] = {}
         acr: dict[str, tuple[str, str]] = {}
+        unscored = set(tax.fit.get("unscored_skill_categories") or ())  # the skills fit scores, no others
         for kind in ("code_system", "skill"):
             for t in tax.terms[kind].values():
-                if kind == "skill" and t.category in ("education", "work_setting", "soft_skill"):
+                if kind == "skill" and t.category in unscored:
                     continue
                 for a in (t.name, *t.aliases):
                     if len(a) > 3:

@@ -23,6 +23,7 @@ from .fit import Fit, FitRun, kept_fits, score_all
 from .match import classify_roles
 from .nlp import EXTRACTOR_VERSION, load_nlp
 from .profile import Profile, ProfileError, load_profile, profile_files
+from .resume import Draft
 from .taxonomy import Taxonomy, load_taxonomy, require_valid
 
 Events = Callable[..., None]
@@ -373,19 +374,14 @@ def score(postings: Iterable[Posting], profile_path: str, tax: Taxonomy,
     return profile, [(rec, fits[rec["posting_id"]]) for rec in recs]
 
 
-def draft_profile(resume_path: str | Path, tax: Taxonomy, cache_dir: Path | None = None) -> "Draft":
+def draft_profile(resume_path: str | Path, tax: Taxonomy, cache_dir: Path | None = None) -> Draft:
     """A draft profile from a résumé document, read by the posting extractor (nothing stored)."""
     from datetime import date
 
-    from .resume import Draft, draft_from_text, resume_text
+    from .ingest import normalize_text
+    from .resume import draft_from_text, resume_text
 
-    text = normalize_resume(resume_text(resume_path))
+    text = normalize_text(resume_text(resume_path))
     posting = Posting(f"resume:{Path(resume_path).name}", str(resume_path), None, text, "resume")
     recs = quick_extract([posting], tax, cache_dir)
     return draft_from_text(text, recs[0] if recs else {}, tax, date.today())
-
-
-def normalize_resume(text: str) -> str:
-    from .ingest import normalize_text
-
-    return normalize_text(text)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import duckdb
 import pytest
 
-from pipeline import store
 from pipeline.fit import score_all, stored_fits
 from pipeline.ingest import Posting, normalize_text
 from pipeline.profile import load_profile
@@ -150,7 +148,6 @@ def test_top_n_is_the_head_of_the_full_ranking(tmp_path, tax):
     n_target = ctx.con.execute("SELECT count(*) FROM posting_roles WHERE is_target").fetchone()[0]
     assert len(per_posting) == n_target == 21  # a recruiter's per-posting shortlist is for billing/coding/HIM jobs only
     for posting_id, profile_id, s in per_posting:
-        best = max((full[p.profile_id] for p in profiles), key=lambda fits: next(f.score for f in fits if f.posting_id == posting_id))
         assert s == max(next(f.score for f in fits if f.posting_id == posting_id) for fits in full.values())
 
 

@@ -31,22 +31,16 @@ def test_sample_profiles_resolve_cleanly(tax):
     assert cca.credentials == {"CCA": "active", "CPC-A": "in_progress"} and cca.experience["coding"] == 0.5
 
 
-def test_errors_name_field_and_line(tmp_path, tax):
-    p = write(tmp_path, "name: X\ncredentials:\n  - CPC\n  - {id: CCS, status: done}\n")
-    with pytest.raises(ProfileError, match=r"p.yaml:line 4: credentials: status of 'CCS'"):
-        load_profile(p, tax)
-    p = write(tmp_path, "name: X\nexperience_years: lots\n")
-    with pytest.raises(ProfileError, match=r"line 2: experience_years must be a number"):
-        load_profile(p, tax)
-    p = write(tmp_path, "name: X\nexperience: {coding: 2, surgery: 1}\n")
-    with pytest.raises(ProfileError, match=r"unknown area 'surgery'"):
-        load_profile(p, tax)
-    p = write(tmp_path, "name: X\ndesired_pay: {min: 20, period: fortnight}\n")
-    with pytest.raises(ProfileError, match=r"line 2: desired_pay.period"):
-        load_profile(p, tax)
-    p = write(tmp_path, "name: [unclosed\n")
-    with pytest.raises(ProfileError, match=r"not valid YAML"):
-        load_profile(p, tax)
+@pytest.mark.parametrize("text, message", [
+    ("name: X\ncredentials:\n  - CPC\n  - {id: CCS, status: done}\n", r"p.yaml:line 4: credentials: status of 'CCS'"),
+    ("name: X\nexperience_years: lots\n", r"line 2: experience_years must be a number"),
+    ("name: X\nexperience: {coding: 2, surgery: 1}\n", r"unknown area 'surgery'"),
+    ("name: X\ndesired_pay: {min: 20, period: fortnight}\n", r"line 2: desired_pay.period"),
+    ("name: [unclosed\n", r"not valid YAML"),
+])
+def test_errors_name_field_and_line(tmp_path, tax, text, message):
+    with pytest.raises(ProfileError, match=message):
+        load_profile(write(tmp_path, text), tax)
 
 
 def test_unknown_names_suggest_the_nearest_entry(tmp_path, tax):
