@@ -602,8 +602,8 @@ def _any_of_groups(doc: Doc, creds: list[Span]) -> dict[int, list[str]]:
     for s in creds:
         if chain:
             between = doc[chain[-1].end : s.start]
-            words = {t.lower_ for t in between}
-            if len(between) <= 4 and words <= _LIST_JOINERS:
+            words = {t.lower_ for t in between} if len(between) <= 4 else None  # not every token between far-apart ones
+            if words is not None and words <= _LIST_JOINERS:
                 chain.append(s)
                 has_or = has_or or bool(words & {"or", "/", "and/or", "either"})
                 continue

@@ -79,6 +79,58 @@ def test_pay_figures_are_still_read(reader):
     assert reader.salary("Band 5, 37.5 hours a week") is None
 
 
+REF_UNIT = re.compile(r"(?:years?|yrs?|months?|mos?)\b", re.I)
+REF_PAY_WORD = re.compile(r"\b(?:salary|pay|wages?|rate|compensation|usd|cad|gbp|eur)\b", re.I)
+_ENDS = ("\n", ". ", "! ", "? ", "; ")
+
+
+def ref_line_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    lo = max([0] + [text.rfind(e, 0, start) + len(e) for e in _ENDS if text.rfind(e, 0, start) != -1])
+    hi_candidates = [i for i in (text.find(e, end) for e in _ENDS) if i != -1]
+    return lo, (min(hi_candidates) if hi_candidates else len(text))
+
+
+_WORDY = ["Years", "YRS", "yrſ", "mos", "Mos.", "smears", "summary", "moths", "month's", "yearly", "Salary", "SALARY:", "xpay",
+          "pay_", "_pay", "ſalary", "wage.", "wagesx", "Compensation!", "GBP", "eurx", "1pay", "épay", "pay1", "rates", "Rate"]
+
+
+def _wordy_texts() -> list[str]:
+    rnd = random.Random(7)
+    pieces = _WORDY + list(" .;!?\n-,:") + ["3 ", "two ", "up to three\n\nmonths", "; ", "? ", ". "]
+    return _texts() + ["".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 30))) for _ in range(3000)]
+
+
+def test_unit_and_pay_word_patterns_match_where_the_re_i_ones_did():
+    for text in _wordy_texts():
+        assert [m.span() for m in codes._UNIT.finditer(text)] == [m.span() for m in REF_UNIT.finditer(text)], text
+        assert [m.span() for m in codes._PAY_WORD.finditer(text)] == [m.span() for m in REF_PAY_WORD.finditer(text)], text
+
+
+def test_line_bounds_are_those_of_the_plain_version():
+    for text in _wordy_texts():
+        for start in range(0, len(text), 3):
+            end = min(start + 2, len(text))
+            assert codes._line_bounds(text, start, end) == ref_line_bounds(text, start, end), (text, start)
+
+
+def test_years_searched_line_by_line_find_what_a_whole_text_search_finds(reader):
+    """The years figures are looked for only in the lines holding a unit word (with the lines above
+    one whose unit opens its line): wherever no figure runs across a line break, that is every
+    match a search of the whole text finds; across blank lines before the unit, it still reads it."""
+    checked = 0
+    for text in _wordy_texts():
+        whole = [(m.span(), m.groups()) for m in reader.years_re.finditer(text)]
+        if any("\n" in text[s:e] for (s, e), _ in whole):
+            continue
+        checked += 1
+        assert [(m.span(), m.groups()) for m in reader._year_matches(text)] == whole, text
+    assert checked > 3000
+    assert reader.years("Requirements:\n- 2+ years of coding experience") == 2
+    assert reader.years("We ask for three\n\nyears of coding experience") == 3
+    assert reader.years("Coding experience: 4 years. Billing: 2\n\nyrs experience") == 2
+    assert reader.years("3 years experience\nthree\n\nmonths experience") == 0.25
+
+
 def test_normalize_text_is_the_plain_version():
     rnd = random.Random(1)
     alphabet = list("ab \n\r\t\u00a0\u2028\u2029\u2000\u2005\u200a\u202f\u205f\u3000\u200b\ufeff\x00\x07\x1f\x7f"
