@@ -13,7 +13,7 @@ import sys
 import time
 from functools import wraps
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import click
 
@@ -323,14 +323,14 @@ def extract(ctx: click.Context, paths: tuple[str, ...], fmt: str, full: bool, pr
     n = extract_pending(c, full=full, failures=failed, processes=_procs(processes))
     _print_rejects(failed)
     if fmt == "json":
-        _emit(list(export.records(c.con)), fmt)
+        _emit(export.records(c.con), fmt)  # streamed: every posting in the store
     else:
         click.echo(f"extracted {n} posting(s)" + (f", {len(failed)} failed" if failed else ""))
     if failed:
         sys.exit(EXIT_REJECTS)
 
 
-def _emit(recs: list[dict[str, Any]], fmt: str) -> None:
+def _emit(recs: Iterable[dict[str, Any]], fmt: str) -> None:
     if fmt == "json":
         for r in recs:
             click.echo(export.dumps(r))

@@ -23,20 +23,36 @@ def _num(v: Any) -> Any:
     return v
 
 
-def records(con: duckdb.DuckDBPyConnection, posting_ids: Sequence[str] | None = None, *, order: str = "source") -> Iterator[dict[str, Any]]:
-    """Contract records for the given postings (all extracted postings when None)."""
+PAGE = 2000
+
+
+def records(con: duckdb.DuckDBPyConnection, posting_ids: Sequence[str] | None = None, *, order: str = "source",
+            page: int = PAGE) -> Iterator[dict[str, Any]]:
+    """Contract records for the given postings (all extracted postings when None), streamed a page
+    of postings at a time: only the ordered ids are listed up front, so an export of 100,000
+    postings holds one page of records, not all of them (the report stage peaked at 1.57 GB when
+    it gathered every record first)."""
+    if posting_ids is not None and not posting_ids:
+        return
     where = "" if posting_ids is None else "WHERE p.posting_id IN (SELECT unnest($ids))"
     params: dict[str, Any] = {} if posting_ids is None else {"ids": list(posting_ids)}
-    base = con.execute(
-        f"""SELECT p.posting_id, p.source, p.title, p.company, p.location, e.experience_years_min, e.education_min,
-                   e.salary_min, e.salary_max, e.salary_period, e.salary_currency, e.annual_min, e.annual_max, e.salary_text,
-                   e.work_arrangement, e.employment_type, r.role_id, r.score, r.alternatives, r.evidence
-            FROM postings p JOIN extractions e USING (posting_id) LEFT JOIN posting_roles r USING (posting_id)
-            {where} ORDER BY p.{'source' if order == 'source' else 'posting_id'}, p.posting_id""",
-        params,
-    ).fetchall()
-    if not base:
-        return
+    ids = [r[0] for r in con.execute(
+        f"""SELECT p.posting_id FROM postings p JOIN extractions e USING (posting_id) {where}
+            ORDER BY p.{'source' if order == 'source' else 'posting_id'}, p.posting_id""", params).fetchall()]
+    for i in range(0, len(ids), page):
+        yield from _page(con, ids[i : i + page])
+
+
+def _page(con: duckdb.DuckDBPyConnection, ids: list[str]) -> Iterator[dict[str, Any]]:
+    rows = {r[0]: r for r in con.execute(
+        """SELECT p.posting_id, p.source, p.title, p.company, p.location, e.experience_years_min, e.education_min,
+                  e.salary_min, e.salary_max, e.salary_period, e.salary_currency, e.annual_min, e.annual_max, e.salary_text,
+                  e.work_arrangement, e.employment_type, r.role_id, r.score, r.alternatives, r.evidence
+           FROM postings p JOIN extractions e USING (posting_id) LEFT JOIN posting_roles r USING (posting_id)
+           WHERE p.posting_id IN (SELECT unnest($ids))""",
+        {"ids": ids},
+    ).fetchall()}
+    base = [rows[i] for i in ids if i in rows]
     ids = [b[0] for b in base]
     items: dict[str, list[tuple]] = defaultdict(list)
     for row in con.execute(

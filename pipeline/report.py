@@ -18,7 +18,7 @@ import re
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import duckdb
 from jinja2 import Environment, PackageLoader
@@ -70,7 +70,10 @@ def csv_cell(value: Any) -> str:
     return text
 
 
-def atomic_write(path: Path, data: str | bytes) -> None:
+def atomic_write(path: Path, data: str | bytes | Iterable[str]) -> None:
+    """Write to a temporary file beside ``path`` and rename it into place: a reader never sees half
+    a report. ``data`` may be an iterable of strings, written as it comes (exports of every posting
+    stream through here rather than being built as one string first)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp", dir=path.parent)
     try:
@@ -79,7 +82,11 @@ def atomic_write(path: Path, data: str | bytes) -> None:
                 fh.write(data)
         else:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                fh.write(data)
+                if isinstance(data, str):
+                    fh.write(data)
+                else:
+                    for piece in data:
+                        fh.write(piece)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; reports are for reading
@@ -228,27 +235,26 @@ def write_reports(con: duckdb.DuckDBPyConnection, out: str | Path, formats: Sequ
               "pay": range_chart(mk["pay"])}
     common = {"market": mk, "charts": charts, "generated": f"taxonomy {_version(con)}"}
     written: list[Path] = []
-    recs = list(export.records(con))
-    targets = [r for r in recs if r["role"]["id"] != "none"]
+    # the pages show target postings only; the CSV and JSON Lines exports stream every posting
+    target_ids = [r[0] for r in con.execute(
+        "SELECT posting_id FROM posting_roles WHERE role_id IS NOT NULL AND role_id <> 'none'").fetchall()]
+    targets = [r for r in export.records(con, target_ids) if r["role"]["id"] != "none"]
     targets.sort(key=lambda r: (r["role"]["id"], r["source"], r["posting_id"]))
-    written += _write_set(env, out, "jobfit", formats, {**common, "profile": None, "rows": targets, "all_records": recs})
-    by_id = {r["posting_id"]: r for r in recs}
+    written += _write_set(env, out, "jobfit", formats, {**common, "profile": None, "rows": targets,
+                                                         "all_records": lambda: export.records(con)})
     for profile_id in profile_ids or ():
         prof = _profile(con, profile_id)
         if prof is None:
             continue
         fits = _fits(con, profile_id)
-        rows = []
-        for pid, fit in fits.items():
-            rec = by_id.get(pid)
-            if rec is not None:
-                rows.append({**rec, "fit": fit})
+        rows = [{**rec, "fit": fits[rec["posting_id"]]} for rec in export.records(con, list(fits))]
         rows.sort(key=lambda r: (-r["fit"]["score"], r["posting_id"]))
         summary = profile_summary(con, profile_id)
         pcharts = {**charts, "fit": bar_chart(summary["histogram"], label_w=70),
                    "blockers": bar_chart(summary["blockers"], label_w=200)}
         written += _write_set(env, out, f"jobfit-{safe_name(profile_id)}", [f for f in formats if f != "parquet"],
-                              {**common, "charts": pcharts, "profile": prof, "rows": rows, "all_records": rows, "psummary": summary})
+                              {**common, "charts": pcharts, "profile": prof, "rows": rows, "all_records": lambda: iter(rows),
+                               "psummary": summary})
     if "parquet" in formats:
         written += export_parquet(con, out / "tables")
     return written
@@ -256,14 +262,18 @@ def write_reports(con: duckdb.DuckDBPyConnection, out: str | Path, formats: Sequ
 
 def _write_set(env: Environment, out: Path, stem: str, formats: Sequence[str], data: dict[str, Any]) -> list[Path]:
     written = []
+    """``data["all_records"]`` is a function returning a fresh iterator of the records the exports
+    hold: each export streams them from the store instead of keeping them all in memory."""
+    written = []
+    page = {k: v for k, v in data.items() if k != "all_records"}
     if "html" in formats:
-        written.append(_write(out / f"{stem}.html", env.get_template("report.html.j2").render(**data)))
+        written.append(_write(out / f"{stem}.html", env.get_template("report.html.j2").generate(**page)))
     if "md" in formats:
-        written.append(_write(out / f"{stem}.md", env.get_template("summary.md.j2").render(**data)))
+        written.append(_write(out / f"{stem}.md", env.get_template("summary.md.j2").generate(**page)))
     if "csv" in formats:
-        written.append(_write(out / f"{stem}.csv", _csv(data["all_records"])))
+        written.append(_write(out / f"{stem}.csv", _csv(data["all_records"]())))
     if "json" in formats:
-        written.append(_write(out / f"{stem}.jsonl", "".join(export.dumps(_public(r)) + "\n" for r in data["all_records"])))
+        written.append(_write(out / f"{stem}.jsonl", (export.dumps(_public(r)) + "\n" for r in data["all_records"]())))
     return written
 
 
@@ -289,17 +299,26 @@ def _public(r: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in r.items() if k != "fit" or v is not None}
 
 
-def _write(path: Path, text: str) -> Path:
+def _write(path: Path, text: str | Iterable[str]) -> Path:
     atomic_write(path, text)
     return path
 
 
-def _csv(recs: list[dict[str, Any]]) -> str:
+def _csv(recs: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """The CSV export, a row at a time."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
+
+    def take() -> str:
+        text = buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+        return text
+
     w.writerow(["posting_id", "source", "title", "role", "role_score", "fit_score", "fit_band", "required_credentials",
                 "preferred_credentials", "code_systems", "experience_years_min", "salary_min", "salary_max", "salary_period",
                 "currency", "annual_min", "annual_max", "work_arrangement", "employment_type", "blockers"])
+    yield take()
     for r in recs:
         sal = r["salary"] or {}
         fit = r.get("fit") or {}
@@ -311,4 +330,4 @@ def _csv(recs: list[dict[str, Any]]) -> str:
             sal.get("period"), sal.get("currency"), sal.get("annual_min"), sal.get("annual_max"), r["work_arrangement"],
             r["employment_type"], "; ".join(b["id"] for b in fit.get("blockers", [])),
         ]])
-    return buf.getvalue()
+        yield take()
