@@ -233,9 +233,7 @@ def extract_pending(ctx: Context, *, run_id: int | None = None, full: bool = Fal
         done += _in_transaction(ctx, lambda: _save_extractions(ctx, batch, run_id, done))
         ctx.events("extract_batch", extracted=done, pending=total)
     unroled = _unroled(ctx)
-    for i in range(0, len(unroled), ROLE_CHUNK):  # a chunk at a time: bounded memory per query
-        part = unroled[i : i + ROLE_CHUNK]
-        _in_transaction(ctx, lambda: classify_roles(ctx.con, part))
+    _classify(ctx, unroled)
     if unroled:
         ctx.events("roles", classified=len(unroled))
     if failed:
@@ -243,6 +241,17 @@ def extract_pending(ctx: Context, *, run_id: int | None = None, full: bool = Fal
         if failures is not None:
             failures.extend(failed)
     return done
+
+
+def _classify(ctx: Context, ids: Sequence[str]) -> int:
+    """Classify postings ROLE_CHUNK at a time, each chunk in its own transaction: one query over
+    100,000 postings held all their rows and evidence at once (the match stage peaked at 791 MB);
+    a run killed between chunks leaves the rest unroled, and the next run classifies them."""
+    n = 0
+    for i in range(0, len(ids), ROLE_CHUNK):
+        part = ids[i : i + ROLE_CHUNK]
+        n += _in_transaction(ctx, lambda: classify_roles(ctx.con, part))
+    return n
 
 
 def _unroled(ctx: Context) -> list[str]:
@@ -334,7 +343,8 @@ def match(ctx: Context, profile_paths: Sequence[str | Path] | str | None = (), *
     changes nothing. With ``profiles_dir``, stored profiles that came from that folder and whose
     file is gone are dropped with their matches: the folder is the candidate pool.
     """
-    n = _in_transaction(ctx, lambda: classify_roles(ctx.con, None if reclassify else _unroled(ctx)))
+    ids = [r[0] for r in ctx.con.execute("SELECT posting_id FROM extractions ORDER BY posting_id").fetchall()] if reclassify else _unroled(ctx)
+    n = _classify(ctx, ids)
     if profiles is None:
         profiles = read_profiles(ctx.tax, profile_paths, profiles_dir)
     profiles = list(profiles)

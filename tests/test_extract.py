@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def creds(rec):
     return {c["id"]: c["requirement"] for c in rec["certifications"]}
@@ -133,6 +137,26 @@ def test_pipeline_saves_and_loads(tmp_path, tax, nlp):
     assert loaded.pipe_names == nlp.pipe_names
     text = "Coder\n\nCPC or CCS required. 2+ years experience. $20/hr."
     assert loaded(text).user_data["jobfit"] == nlp(text).user_data["jobfit"]
+
+
+def test_the_cached_pipeline_is_the_built_one(tmp_path, tax):
+    """load_nlp saves the pipeline without its tokenizer (rebuilt from the config, blank English)
+    and with the rulers ahead of the splitter: it must still tokenize and extract exactly as a
+    freshly built pipeline and as spaCy's blank English tokenizer do."""
+    import spacy
+
+    from pipeline.nlp import build_nlp, load_nlp
+
+    built = build_nlp(tax)
+    load_nlp(tax, tmp_path)  # builds and saves
+    cached = load_nlp(tax, tmp_path)  # loads from the cache
+    assert cached is not built and cached.pipe_names == built.pipe_names
+    assert cached.pipe_names.index("jobfit_acronyms") < cached.pipe_names.index("jobfit_sentences")
+    blank = spacy.blank("en")
+    for text in ["Coder\n\nCPC or CCS required. 2+ years experience. $20/hr.", "don't e.g. U.S. 9:30am (ICD-10-CM) CPC-A;RHIT",
+                 (ROOT / "sample_postings" / "txt" / "billing_coding_specialist_pinecrest_family.txt").read_text(encoding="utf-8")]:
+        assert [t.text for t in cached.make_doc(text)] == [t.text for t in blank(text)]
+        assert cached(text).user_data["jobfit"] == built(text).user_data["jobfit"]
 
 
 def test_a_posting_that_breaks_the_pipeline_is_reported_not_fatal(tax, nlp):
