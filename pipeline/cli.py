@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import click
+import duckdb
 
 from . import export, report as report_mod, store
 from .ingest import IngestError, read_postings, Reject
@@ -50,6 +51,9 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             _fail(str(exc), EXIT_USAGE)
         except (TaxonomyError, ProfileError, ResumeError) as exc:
             _fail(str(exc))
+        except duckdb.OutOfMemoryException as exc:  # already retried with the cap raised to 80 % of RAM
+            _fail(f"DuckDB ran out of memory: {str(exc).splitlines()[0]} (nothing half-written: the last batch was "
+                  "rolled back; free memory, or raise JOBFIT_DUCKDB_MEMORY, and run again)")
         except Exception as exc:
             from .evaluate import GoldError
 
@@ -458,7 +462,7 @@ def report(ctx: click.Context, out: str, formats: str, profile_ids: tuple[str, .
     if not c.con.execute("SELECT count(*) FROM extractions").fetchone()[0]:
         click.echo("note: no extracted postings in the database yet (jobfit ingest PATH, then jobfit extract)", err=True)
     try:
-        paths_written = report_mod.write_reports(c.con, out, fmts, known if all_profiles else list(profile_ids))
+        paths_written = store.with_memory(c.con, lambda: report_mod.write_reports(c.con, out, fmts, known if all_profiles else list(profile_ids)))
     except OSError as exc:
         _fail(f"{out}: writing reports failed: {exc.strerror or exc}")
     for path in paths_written:
@@ -525,7 +529,7 @@ def run(ctx: click.Context, paths: tuple[str, ...], profiles: tuple[str, ...], p
     res.counts["extracted"] = n
     c.events("report_start", out=str(out))
     try:
-        written = report_mod.write_reports(c.con, out, fmts, [p.profile_id for p in mres.profiles])
+        written = store.with_memory(c.con, lambda: report_mod.write_reports(c.con, out, fmts, [p.profile_id for p in mres.profiles]))
     except OSError as exc:
         store.finish_run(c.con, run_id, "failed", res.counts)
         _fail(f"{out}: writing reports failed: {exc.strerror or exc}")

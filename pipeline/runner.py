@@ -69,14 +69,19 @@ def open_context(db: str, taxonomy_dir: str | Path | None = None, cache_dir: Pat
 
 
 def _in_transaction(ctx: Context, work: Callable[[], Any]) -> Any:
-    ctx.con.execute("BEGIN TRANSACTION")
-    try:
-        out = work()
-        ctx.con.execute("COMMIT")
-    except BaseException:
-        ctx.con.execute("ROLLBACK")
-        raise
-    return out
+    """Run ``work`` in one transaction; after a DuckDB out-of-memory error it is rolled back and
+    run again with a larger memory cap (see :func:`store.more_memory`)."""
+    def once() -> Any:
+        ctx.con.execute("BEGIN TRANSACTION")
+        try:
+            out = work()
+            ctx.con.execute("COMMIT")
+        except BaseException:
+            ctx.con.execute("ROLLBACK")
+            raise
+        return out
+
+    return store.with_memory(ctx.con, once, lambda new: ctx.events("duckdb_memory", limit_mb=new >> 20))
 
 
 @dataclass

@@ -11,13 +11,15 @@ import os
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import duckdb
 
 from .extract import Extraction
 from .ingest import Posting, Reject
 from .taxonomy import Taxonomy
+
+T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 
@@ -102,13 +104,63 @@ def connect(path: str | os.PathLike[str]) -> duckdb.DuckDBPyConnection:
         raise StoreError(f"{path}: cannot open database: {str(exc).splitlines()[0]}") from exc
     if path != ":memory:":
         _limit_memory(con, path)
-    con.execute(SCHEMA)
-    con.execute(RUNS_ENGINE_COLUMNS)
-    con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+
+    def schema() -> None:
+        con.execute(SCHEMA)
+        con.execute(RUNS_ENGINE_COLUMNS)
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+
+    with_memory(con, schema)  # idempotent statements: safe to run again under a larger cap
     return con
 
 
 DEFAULT_MEMORY = "256MB"
+MIN_MEMORY = 64 << 20
+
+
+_UNITS = {"B": 1, "BYTES": 1, "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40,
+          "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4}
+
+
+def _memory_limit(con: duckdb.DuckDBPyConnection) -> int | None:
+    """DuckDB's current memory cap in bytes (it prints it as e.g. '244.1 MiB')."""
+    text = str(con.execute("SELECT current_setting('memory_limit')").fetchone()[0]).strip()
+    num, _, unit = text.partition(" ")
+    try:
+        return int(float(num) * _UNITS[unit.upper() or "B"])
+    except (ValueError, KeyError):
+        return None
+
+
+def more_memory(con: duckdb.DuckDBPyConnection) -> int | None:
+    """Double DuckDB's memory cap after an out-of-memory error, up to 80 % of the machine's RAM;
+    returns the new cap in bytes, or None when there is no more to give. Some statements cannot
+    spill to disk (the role query holds its hash tables), so a store much larger than the ones
+    measured may need more than the cap: the statement is retried rather than the run failing."""
+    current = _memory_limit(con)
+    try:
+        ceiling = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.8)
+    except (ValueError, OSError, AttributeError):
+        ceiling = 8 << 30
+    if current is None or current >= ceiling:
+        return None
+    new = min(current * 2, ceiling)
+    con.execute(f"SET memory_limit = '{new // (1 << 20)}MiB'")
+    return new
+
+
+def with_memory(con: duckdb.DuckDBPyConnection, work: Callable[[], T], on_raise: Callable[[int], None] | None = None) -> T:
+    """Run ``work`` (which must leave nothing half-done when it fails: a read, or a transaction
+    rolled back), raising DuckDB's memory cap and trying again after an out-of-memory error."""
+    while True:
+        try:
+            return work()
+        except duckdb.OutOfMemoryException:
+            new = more_memory(con)
+            if new is None:
+                raise
+            if on_raise is not None:
+                on_raise(new)
 
 
 def _limit_memory(con: duckdb.DuckDBPyConnection, path: str) -> None:
@@ -123,6 +175,9 @@ def _limit_memory(con: duckdb.DuckDBPyConnection, path: str) -> None:
         con.close()
         raise StoreError(f"JOBFIT_DUCKDB_MEMORY={limit!r} is not a memory size DuckDB understands (e.g. 512MB, 2GB): "
                          f"{str(exc).splitlines()[0]}") from exc
+    current = _memory_limit(con)
+    if current is not None and current < MIN_MEMORY:  # below this even loading the taxonomy fails
+        con.execute(f"SET memory_limit = '{MIN_MEMORY >> 20}MiB'")
 
 
 # json.dumps(..., ensure_ascii=False) builds a new encoder on every call; one reused encoder writes

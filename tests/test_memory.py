@@ -96,3 +96,41 @@ def test_roles_in_chunks_equal_roles_in_one_go(filled, tmp_path, monkeypatch):
         assert ctx.con.execute("SELECT * FROM posting_roles ORDER BY posting_id").fetchall() == before
     finally:
         ctx.con.close()
+
+
+def test_out_of_memory_is_retried_with_a_larger_cap(tmp_path, monkeypatch):
+    """A statement DuckDB cannot spill (one list of 20 million numbers) fails under the cap; the
+    work is run again with the cap doubled until it fits, and each raise is reported."""
+    monkeypatch.setenv("JOBFIT_DUCKDB_MEMORY", "1MB")  # below the floor: raised to 64 MiB
+    con = store.connect(tmp_path / "o.duckdb")
+    try:
+        assert _limit(con) == "64.0 MiB"
+        query = "SELECT len(list(i)) FROM range(20000000) t(i)"
+        with pytest.raises(duckdb.OutOfMemoryException):
+            con.execute(query)
+        raised: list[int] = []
+        assert store.with_memory(con, lambda: con.execute(query).fetchone()[0], raised.append) == 20_000_000
+        assert raised and raised == sorted(raised) and raised[0] == 128 << 20
+    finally:
+        con.close()
+
+
+def test_a_transaction_that_runs_out_of_memory_is_rolled_back_and_run_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("JOBFIT_DUCKDB_MEMORY", "64MB")
+    events: list[tuple[str, dict]] = []
+    ctx = runner.open_context(str(tmp_path / "t.duckdb"), events=lambda name, **kw: events.append((name, kw)))
+    try:
+        ctx.con.execute("CREATE TABLE t (n BIGINT)")
+        attempts = []
+
+        def work() -> int:
+            attempts.append(1)
+            ctx.con.execute("INSERT INTO t VALUES (1)")  # must not survive the failed attempt
+            return ctx.con.execute("SELECT len(list(i)) FROM range(20000000) t(i)").fetchone()[0]
+
+        assert runner._in_transaction(ctx, work) == 20_000_000
+        assert len(attempts) > 1
+        assert ctx.con.execute("SELECT count(*) FROM t").fetchone()[0] == 1
+        assert [name for name, _ in events].count("duckdb_memory") == len(attempts) - 1
+    finally:
+        ctx.con.close()
