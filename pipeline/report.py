@@ -261,7 +261,6 @@ def write_reports(con: duckdb.DuckDBPyConnection, out: str | Path, formats: Sequ
 
 
 def _write_set(env: Environment, out: Path, stem: str, formats: Sequence[str], data: dict[str, Any]) -> list[Path]:
-    written = []
     """``data["all_records"]`` is a function returning a fresh iterator of the records the exports
     hold: each export streams them from the store instead of keeping them all in memory."""
     written = []
